@@ -1,0 +1,192 @@
+"""Benchmark: whitelist import end to end (read + validate + stage + merge) at scale.
+
+    python -m bench.whitelist_import --rows 1000000 --db postgresql
+    python -m bench.whitelist_import --rows 1000000 --db sqlite
+
+Generates (and caches) an N-row workbook in the template's format, imports it into a
+fresh database as marketing1 through the real service (portal.whitelist_import), then
+measures in the same run the two limits: the raw read rate of the Excel reader
+(python-calamine) and the raw bulk-load rate (PostgreSQL COPY / SQLite executemany)
+on the same rows. The last line is JSON: rows, seconds, rows_per_s, peak_mb,
+reader_rows_per_s, bulk_load_rows_per_s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/portal_wl_bench")
+BRANCHES = ["I01B01", "I01B02", "I01B03", "I01B04"]
+PRODUCTS = [("XFY", 10000, 300000, 4.35, 18), ("KDB", 5000, 200000, 5, 15)]
+
+
+def _generate(path: str, rows: int) -> None:
+    from portal.whitelist_sample import rows as sample_rows
+    from portal.whitelist_sample import write_workbook
+
+    write_workbook(Path(path), sample_rows(rows, BRANCHES, PRODUCTS, seed=rows))
+
+
+def workbook(rows: int) -> Path:
+    path = Path(tempfile.gettempdir()) / f"bench-whitelist-{rows}.xlsx"
+    if not path.exists():
+        t = time.monotonic()
+        proc = multiprocessing.get_context("spawn").Process(
+            target=_generate, args=(str(path) + ".part", rows)
+        )
+        proc.start()
+        proc.join()
+        Path(str(path) + ".part").replace(path)
+        print(f"generated {path} in {time.monotonic() - t:.1f}s", file=sys.stderr)
+    return path
+
+
+def make_app(db: str, folder: Path):
+    os.environ["PORTAL_INSTANCE_PATH"] = str(folder)
+    from flask_migrate import upgrade
+
+    from portal import create_app
+
+    if db == "postgresql":
+        from sqlalchemy import create_engine, text
+
+        url = PG_URL
+        admin = create_engine(
+            "postgresql+psycopg://" + url.split("://", 1)[1].rsplit("/", 1)[0] + "/postgres",
+            isolation_level="AUTOCOMMIT",
+        )
+        name = url.rsplit("/", 1)[1]
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+    else:
+        url = "sqlite:///" + str(folder / "bench.db")
+    overrides = {"ENV_NAME": "testing", "SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": None}
+    boot = create_app(overrides)
+    with boot.app_context():
+        upgrade()
+    app = create_app(overrides)
+    with app.app_context():
+        from portal.demo import seed_demo
+        from portal.whitelist_demo import seed_products
+
+        seed_demo(customers=300, password="Demo@2026")
+        seed_products()
+    return app
+
+
+def import_once(app, path: Path) -> dict:
+    from sqlalchemy import select
+
+    from models.staff import StaffUser
+    from portal import whitelist_import
+    from portal.extensions import db
+
+    with app.app_context():
+        user = db.session.scalars(select(StaffUser).where(StaffUser.username == "marketing1")).one()
+        with path.open("rb") as fh:
+            imp, _ = whitelist_import.submit(
+                db.session, user, fh, path.name, "valid_only", False, enqueue_job=False
+            )
+        t = time.monotonic()
+        result = whitelist_import.run_import(imp.id)
+        seconds = time.monotonic() - t
+        return {"seconds": seconds, **result}
+
+
+def reader_rate(path: Path) -> float:
+    from python_calamine import load_workbook
+
+    t = time.monotonic()
+    n = 0
+    for _row in load_workbook(str(path)).get_sheet_by_index(0).iter_rows():
+        n += 1
+    return n / (time.monotonic() - t)
+
+
+def bulk_load_rate(app, path: Path) -> float:
+    """The raw staging load on the same rows (already validated shape), chunked like the import."""
+    from python_calamine import load_workbook
+
+    from portal import whitelist_merge as merge
+    from portal.extensions import db
+    from portal.whitelist_writer import write_rows
+
+    rows_iter = load_workbook(str(path)).get_sheet_by_index(0).iter_rows()
+    next(rows_iter)
+    chunks, buf = [], []
+    for i, r in enumerate(rows_iter, start=2):
+        buf.append(
+            (
+                i,
+                r[0],
+                r[1],
+                r[2],
+                "1990-01-01",
+                "M",
+                1,
+                1,
+                1,
+                f"{r[5]:.2f}",
+                f"{r[6]:.4f}",
+                r[7],
+                "U",
+                1,
+            )
+        )
+        if len(buf) >= 20_000:
+            chunks.append(buf)
+            buf = []
+    chunks.append(buf)
+    with app.app_context(), db.engine.connect() as conn:
+        trans = conn.begin()
+        merge.create_stage(conn)
+        t = time.monotonic()
+        n = 0
+        for chunk in chunks:
+            write_rows(conn, merge.STAGE, merge.STAGE_COLUMNS, chunk)
+            n += len(chunk)
+        seconds = time.monotonic() - t
+        trans.rollback()
+        merge.drop_stage(conn)
+    return n / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    args = parser.parse_args()
+    path = workbook(args.rows)
+    folder = Path(tempfile.mkdtemp(prefix="bench-wl-"))
+    app = make_app(args.db, folder)
+    app.config["WHITELIST_MAX_ROWS"] = max(args.rows, 1_000_000)
+    result = import_once(app, path)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    reader = reader_rate(path)
+    bulk = bulk_load_rate(app, path)
+    print(f"import: {result}", file=sys.stderr)
+    out = {
+        "db": args.db,
+        "rows": args.rows,
+        "seconds": round(result["seconds"], 2),
+        "rows_per_s": round(args.rows / result["seconds"]),
+        "peak_mb": round(peak_mb),
+        "reader_rows_per_s": round(reader),
+        "bulk_load_rows_per_s": round(bulk),
+        "status": result.get("status"),
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,256 @@
+"""Application intake (申请受理): the channel submit path and request idempotency.
+
+The submit path is the hot one (hundreds per second): a handful of indexed queries,
+no ORM loading of whole objects, and everything external (the manager's SMS, the
+status push) written to the outbox in the same transaction, never called inline.
+A channel request id is idempotent: the first response is stored with the business
+change and returned for every repeat.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+from sqlalchemy import and_, bindparam, insert, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from models.application import ChannelRequest
+from models.bureau import CreditAuthorization
+from models.customer import Customer
+from models.whitelist import BlacklistEntry, Offer
+from portal import application_effects, assignment, intake_input, lifecycle, offers
+from portal.channel_keys import KeyInfo
+from portal.intake_input import ChannelError
+
+AUTH_VALID_DAYS = 90
+
+
+def stored_response(session: Session, channel: str, request_id: str) -> tuple[int, dict] | None:
+    row = session.execute(
+        select(ChannelRequest.status_code, ChannelRequest.response).where(
+            ChannelRequest.channel == channel, ChannelRequest.request_id == request_id
+        )
+    ).first()
+    return (row.status_code, row.response) if row else None
+
+
+def _store(session: Session, key: KeyInfo, request_id: str, endpoint: str, status: int, body):
+    session.execute(
+        insert(ChannelRequest.__table__).values(
+            channel=key.channel,
+            request_id=request_id,
+            endpoint=endpoint,
+            status_code=status,
+            response=body,
+            at=dt.datetime.now(),
+        )
+    )
+
+
+def idempotent(session: Session, key: KeyInfo, request_id: str, endpoint: str, work):
+    """Run `work()` → (status, body) once per (channel, request id), storing its answer.
+
+    The happy path does not look first: a repeat fails on the business rules (offer
+    already applied, application already withdrawn) or on the unique request id, and
+    only then is the stored first response looked up and returned.
+    """
+    try:
+        status, body = work()
+        _store(session, key, request_id, endpoint, status, body)
+        session.commit()
+    except (ChannelError, IntegrityError):
+        session.rollback()
+        first = stored_response(session, key.channel, request_id)
+        if first is None:
+            raise
+        return first
+    except Exception:
+        session.rollback()
+        raise
+    return status, body
+
+
+def _own_manager():
+    """The customer's own manager, if an active account manager of the offer's branch."""
+    from flask_appbuilder.security.sqla.models import Role, assoc_user_role
+
+    from models.staff import StaffUser
+    from portal.permissions import ROLE_ACCOUNT_MANAGER
+
+    own = aliased(StaffUser, name="own")
+    is_am = (
+        select(assoc_user_role.c.user_id)
+        .join(Role, Role.id == assoc_user_role.c.role_id)
+        .where(assoc_user_role.c.user_id == own.id, Role.name == ROLE_ACCOUNT_MANAGER)
+        .exists()
+    )
+    cond = and_(
+        own.id == Customer.manager_id,
+        own.active.is_(True),
+        own.org_unit_id == Offer.branch_id,
+        is_am,
+    )
+    return own, cond
+
+
+def _offer_stmt():
+    own, cond = _own_manager()
+    return (
+        select(
+            Offer.id,
+            Offer.status,
+            Offer.expiry_date,
+            Offer.limit_amount,
+            Offer.rate,
+            Offer.customer_id,
+            Offer.product_id,
+            Offer.branch_id,
+            Offer.institution_id,
+            Customer.id_number,
+            Customer.mobile,
+            BlacklistEntry.id.label("blacklisted"),
+            own.id.label("own_id"),
+            own.phone.label("own_phone"),
+        )
+        .join(Customer, Customer.id == Offer.customer_id)
+        .outerjoin(BlacklistEntry, BlacklistEntry.id_number == Customer.id_number)
+        .outerjoin(own, cond)
+        .where(Offer.id == bindparam("offer_id"))
+    )
+
+
+_OFFER_STMT = _offer_stmt()  # built once: the hot path only binds the id
+
+
+def _offer_for(session: Session, key: KeyInfo, offer_id: int, number: str, mobile: str):
+    """The offer with its customer, blacklist hit and own active manager, in one query."""
+    row = session.execute(_OFFER_STMT, {"offer_id": offer_id}).first()
+    if (
+        row is None
+        or row.id_number != number
+        or row.mobile != mobile
+        or (key.institution_id and key.institution_id != row.institution_id)
+    ):
+        raise ChannelError(404, "OFFER_NOT_FOUND", "预授信额度不存在，或不属于该客户")
+    if row.status == "revoked":
+        raise ChannelError(422, "OFFER_REVOKED", "该预授信额度已撤销")
+    if row.status == "expired" or row.expiry_date < dt.date.today():
+        raise ChannelError(422, "OFFER_EXPIRED", "该预授信额度已过期")
+    if row.status == "applied":
+        raise ChannelError(409, "OFFER_ALREADY_APPLIED", "该预授信额度已申请，请勿重复申请")
+    return row
+
+
+# insert unless already on file, in one statement (PostgreSQL and SQLite ≥ 3.35 alike)
+_AUTH_UPSERT = text(
+    "INSERT INTO credit_authorization"
+    " (customer_id, authorization_no, signed_at, valid_until, purpose, revoked)"
+    " VALUES (:customer_id, :authorization_no, :signed_at, :valid_until, 'loan_approval', false)"
+    " ON CONFLICT (authorization_no) DO NOTHING RETURNING id"
+)
+
+
+def _authorization(session: Session, customer_id: int, auth: dict) -> None:
+    """Keep the signed 征信查询授权书 on file so the bureau adapter can use it."""
+    values = dict(
+        customer_id=customer_id,
+        authorization_no=auth["ref"],
+        signed_at=auth["signed_at"],
+        valid_until=auth["signed_at"].date() + dt.timedelta(days=AUTH_VALID_DAYS),
+    )
+    if session.execute(_AUTH_UPSERT, values).first() is not None:
+        return
+    owner = session.scalar(
+        select(CreditAuthorization.customer_id).where(
+            CreditAuthorization.authorization_no == auth["ref"]
+        )
+    )
+    if owner != customer_id:
+        raise ChannelError(422, "AUTHORIZATION_INVALID", "征信查询授权书编号已被其他客户使用")
+
+
+def submit(session: Session, key: KeyInfo, body: Any) -> tuple[int, dict]:
+    """Record an application at once and auto-assign it (idempotent by request_id)."""
+    body = intake_input.obj(body)
+    rid = intake_input.request_id(body)
+    offer_id = intake_input.positive_int(body, "offer_id", "预授信额度编号")
+    number, mobile = intake_input.identity(body)
+    amount = intake_input.amount(body)
+    auth = intake_input.authorization(body)
+    contract = intake_input.contract(body)
+    device = intake_input.device(body)
+    return idempotent(
+        session,
+        key,
+        rid,
+        "submit",
+        lambda: _submit(
+            session, key, rid, offer_id, number, mobile, amount, auth, contract, device
+        ),
+    )
+
+
+def _submit(session, key, rid, offer_id, number, mobile, amount, auth, contract, device):
+    offer = _offer_for(session, key, offer_id, number, mobile)
+    if amount > offer.limit_amount:
+        raise ChannelError(
+            422, "AMOUNT_OVER_LIMIT", f"申请金额超过预授信额度（{offer.limit_amount} 元）"
+        )
+    if offer.blacklisted:
+        raise ChannelError(422, "CUSTOMER_BLACKLISTED", "客户不符合申请条件，请联系开户网点")
+    try:
+        offers.mark_applied(session, offer.id)  # the offer service owns the offer's status
+    except offers.OfferError as exc:
+        raise ChannelError(409, "OFFER_ALREADY_APPLIED", str(exc)) from None
+    _authorization(session, offer.customer_id, auth)
+    if offer.own_id and assignment.settings(session, offer.institution_id).assign_rule == (
+        "own_then_load"
+    ):
+        pick = (offer.own_id, offer.own_phone)
+    else:
+        pick = assignment.least_loaded(session, offer.branch_id)
+    now = dt.datetime.now()
+    app_no = f"AP{now:%y%m%d}{secrets.token_hex(5).upper()}"
+    result = lifecycle.open_application(
+        session,
+        dict(
+            app_no=app_no,
+            channel=key.channel,
+            channel_request_id=rid,
+            offer_id=offer.id,
+            customer_id=offer.customer_id,
+            product_id=offer.product_id,
+            branch_id=offer.branch_id,
+            institution_id=offer.institution_id,
+            amount=amount,
+            offer_limit=offer.limit_amount,
+            rate=offer.rate,
+            auth_ref=auth["ref"],
+            auth_version=auth["version"],
+            auth_signed_at=auth["signed_at"],
+            contract_ref=contract["ref"],
+            contract_hash=contract["hash"],
+            device=device,
+            submitted_at=now,
+        ),
+        lifecycle.CHANNEL_ACTOR,
+        pick[0] if pick else None,
+        manager_phone=pick[1] if pick else None,
+        reason=f"{key.channel} 渠道提交",
+    )
+    code, label = application_effects.channel_status(result.to_state)
+    return 201, {
+        "code": "OK",
+        "message": "申请已受理",
+        "request_id": rid,
+        "application": {
+            "app_no": app_no,
+            "status": code,
+            "status_label": label,
+            "amount": str(amount),
+            "submitted_at": now.isoformat(timespec="seconds"),
+        },
+    }

@@ -1,0 +1,1 @@
+"""The sandbox peer (`portal sandbox`): one HTTP service playing every external system."""

@@ -1,0 +1,242 @@
+"""The whitelist import's database writer: validated chunks are written while the file is
+still being read (a second thread; the database drivers release the GIL while they wait).
+
+Per chunk of validated rows, two indexed lookups decide each row's path:
+
+* the customer is on the blacklist → an error row (黑名单客户);
+* the customer existed before this chunk → the staging table, where the set-based rules
+  and merge of :mod:`portal.whitelist_merge` handle changes, revocations and applied
+  offers at the end (one statement each);
+* a new customer → written straight into ``customer`` and ``offer`` (PostgreSQL COPY,
+  SQLite executemany): nothing on file can conflict with a customer that does not exist,
+  so the only database rules are the blacklist and "revoke of nothing".
+
+A customer created by an earlier chunk is "existing" for later chunks, which is what the
+whole-file rules said as well: a file holds each (customer, product) once and each
+customer in one institution (checked while validating), so no later row can conflict
+with what an earlier chunk wrote. Everything runs in the import's one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import queue
+import threading
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from portal.whitelist_merge import BLACKLISTED, NOTHING_TO_REVOKE, STAGE, STAGE_COLUMNS
+
+CUSTOMER_COLUMNS = (
+    "id",
+    "id_number",
+    "name",
+    "mobile",
+    "birth_date",
+    "gender",
+    "branch_id",
+    "institution_id",
+    "created_at",
+)
+OFFER_COLUMNS = (
+    "customer_id",
+    "product_id",
+    "branch_id",
+    "institution_id",
+    "limit_amount",
+    "rate",
+    "expiry_date",
+    "status",
+    "version",
+    "synced_version",
+    "import_id",
+    "created_at",
+    "updated_at",
+)
+
+
+def copy_line(r: tuple) -> str:
+    # validated values hold no tab, newline or backslash (names refuse them, the rest are
+    # digits, codes and dates), so COPY text needs no escaping, only NULLs
+    if None in r:
+        return "\t".join("\\N" if v is None else str(v) for v in r) + "\n"
+    return "\t".join(map(str, r)) + "\n"
+
+
+def _copy(conn: Connection, table: str, columns: tuple[str, ...], data: str) -> None:
+    with conn.connection.driver_connection.cursor() as cur:
+        with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            copy.write(data.encode())
+
+
+def write_rows(conn: Connection, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Append rows to a table: one COPY on PostgreSQL, executemany on SQLite."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        _copy(conn, table, columns, "".join(map(copy_line, rows)))
+        return
+    marks = ", ".join("?" * len(columns))
+    conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+
+def customer_numbers(conn: Connection) -> set[str]:
+    """Every customer's ID number (bulk mode: the table is locked and at most file-sized)."""
+    return set(conn.execute(text("SELECT id_number FROM customer")).scalars())
+
+
+def _present(conn: Connection, table: str, ids: list[str]) -> set[str]:
+    """Which of these ID numbers are in `table` (one indexed lookup per number)."""
+    if conn.dialect.name == "postgresql":
+        # the tables grow by a chunk per call and their statistics lag behind: without
+        # this the planner scans the whole table once per chunk (quadratic in the file)
+        conn.execute(text("SET LOCAL enable_seqscan = off"))
+        # one comma-joined string: psycopg adapts a list to an array in Python, 20k at a time
+        sql = f"SELECT id_number FROM {table} WHERE id_number = ANY(string_to_array(:ids, ','))"
+        found = set(conn.execute(text(sql), {"ids": ",".join(ids)}).scalars())
+        conn.execute(text("SET LOCAL enable_seqscan = on"))
+        return found
+    sql = f"SELECT id_number FROM {table} WHERE id_number IN (SELECT value FROM json_each(:ids))"
+    return set(conn.execute(text(sql), {"ids": json.dumps(ids)}).scalars())
+
+
+def _new_ids(conn: Connection, n: int) -> list[int]:
+    if conn.dialect.name == "postgresql":
+        if "wl_customer_seq" not in conn.info:
+            conn.info["wl_customer_seq"] = conn.execute(
+                text("SELECT pg_get_serial_sequence('customer', 'id')")
+            ).scalar_one()
+        ids = conn.execute(
+            text(
+                "SELECT string_agg(nextval(CAST(:seq AS regclass))::text, ',')"
+                " FROM generate_series(1, :n)"
+            ),
+            {"seq": conn.info["wl_customer_seq"], "n": n},
+        ).scalar_one()
+        return [int(i) for i in ids.split(",")]
+    # SQLite: the import transaction holds the database's write lock (merge.prepare)
+    top = conn.execute(text("SELECT coalesce(max(id), 0) FROM customer")).scalar_one()
+    return list(range(top + 1, top + 1 + n))
+
+
+class ChunkWriter:
+    """put(rows) from the reading thread; the writes happen on a second thread.
+
+    write=False (dry runs) classifies and stages without writing customers or offers.
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        import_id: int,
+        now: dt.datetime,
+        write: bool,
+        known: set[str] | None = None,
+    ) -> None:
+        self.conn, self.import_id, self.write = conn, import_id, write
+        # known: every customer's ID number, when the table was read up front (bulk mode:
+        # its ID-number index is set aside while the rows stream in); else asked per chunk
+        self.known = known
+        self.now = now.isoformat(" ", "microseconds")
+        self.figures = {"customers_created": 0, "offers_created": 0, "error_rows": 0}
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="whitelist-writer", daemon=True)
+
+    def __enter__(self) -> ChunkWriter:
+        # writing: whitelist_merge.prepare() has taken SQLite's write lock for our new ids
+        self._thread.start()
+        return self
+
+    def put(self, rows: list[tuple]) -> None:
+        if self._error is not None:
+            raise self._error
+        if rows:
+            self._queue.put(rows)
+
+    def __exit__(self, exc_type, *_exc) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None and exc_type is None:
+            raise self._error
+
+    def _run(self) -> None:
+        while (rows := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._chunk(rows)
+                except BaseException as exc:  # noqa: BLE001 — re-raised in the reading thread
+                    self._error = exc
+
+    def _chunk(self, rows: list[tuple]) -> None:
+        conn = self.conn
+        ids = list({r[1] for r in rows})
+        black = _present(conn, "blacklist_entry", ids)
+        known = self.known if self.known is not None else _present(conn, "customer", ids)
+        staged: list[tuple] = []
+        refused: list[tuple] = []
+        direct: list[tuple] = []
+        for r in rows:
+            idn = r[1]
+            if idn in black:
+                refused.append((*r, BLACKLISTED))
+            elif idn in known:
+                staged.append(r)
+            elif r[12] == "R":
+                refused.append((*r, NOTHING_TO_REVOKE))
+            else:
+                direct.append(r)
+        write_rows(conn, STAGE, STAGE_COLUMNS, staged)
+        write_rows(conn, STAGE, (*STAGE_COLUMNS, "err"), refused)
+        self.figures["error_rows"] += len(refused)
+        if not direct:
+            return
+        first = [r for r in direct if r[13] == 1]
+        self.figures["customers_created"] += len(first)
+        self.figures["offers_created"] += len(direct)
+        if not self.write:
+            return
+        new = dict(zip((r[1] for r in first), _new_ids(conn, len(first)), strict=True))
+        if self.known is not None:
+            self.known.update(new)
+        now, imp = self.now, self.import_id
+        if conn.dialect.name == "postgresql":
+            # COPY text built directly: a direct row has no NULLs (name, mobile, dates,
+            # amounts are all required for a new offer) and no tab, newline or backslash
+            _copy(
+                conn,
+                "customer",
+                CUSTOMER_COLUMNS,
+                "".join(
+                    f"{new[r[1]]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{r[5]}\t{r[6]}\t{r[7]}\t{now}\n"
+                    for r in first
+                ),
+            )
+            _copy(
+                conn,
+                "offer",
+                OFFER_COLUMNS,
+                "".join(
+                    f"{new[r[1]]}\t{r[8]}\t{r[6]}\t{r[7]}\t{r[9]}\t{r[10]}\t{r[11]}"
+                    f"\tpending\t1\t0\t{imp}\t{now}\t{now}\n"
+                    for r in direct
+                ),
+            )
+            return
+        write_rows(
+            conn,
+            "customer",
+            CUSTOMER_COLUMNS,
+            [(new[r[1]], r[1], r[2], r[3], r[4], r[5], r[6], r[7], now) for r in first],
+        )
+        write_rows(
+            conn,
+            "offer",
+            OFFER_COLUMNS,
+            [
+                (new[r[1]], r[8], r[6], r[7], r[9], r[10], r[11], "pending", 1, 0, imp, now, now)
+                for r in direct
+            ],
+        )

@@ -1,0 +1,43 @@
+"""Done-when of the applications issue, end to end over HTTP: the whitelist syncs to the
+sandbox's mobile banking; its client sends a signed application to the served portal; the
+application is on manager1's to-do list, the manager's SMS is in the sandbox inbox and the
+status push reached mobile banking; a withdrawal is pushed too."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import select
+
+from models.application import Application
+from portal import offer_sync
+from portal.sandbox.mbank_client import MobileBankingClient, synced_offers
+from tests.app_factories import channel_key, fresh_offer
+from tests.integration.conftest import drain
+
+
+def test_signed_application_reaches_todo_list_and_sms_inbox(
+    app, db, sandbox, live_server_url, client_for
+):
+    offer = fresh_offer()  # manager1's customer in I01B01
+    offer_sync.sync_delta(db.session)
+    drain(app)
+    held = [o for o in synced_offers(sandbox.url, 5000) if o["offer_id"] == offer.id]
+    assert held, "the offer did not reach mobile banking"
+    key_id, secret = channel_key()
+    client = MobileBankingClient(live_server_url, key_id, secret)
+    resp = client.submit(held[0])
+    assert resp.status_code == 201, resp.text
+    app_no = resp.json()["application"]["app_no"]
+    drain(app)
+    inbox = httpx.get(sandbox.url + "/sms/inbox").text
+    assert "您有一笔新的消费易申请待调查" in inbox
+    assert app_no in client_for("account_manager").get("/workbench/").get_data(as_text=True)
+    stats = sandbox.stats()
+    assert "application-status" in str(stats)
+    withdrawn = client.withdraw(app_no, "不需要了")
+    assert withdrawn.status_code == 200, withdrawn.text
+    drain(app)
+    db.session.expire_all()
+    row = db.session.scalar(select(Application).where(Application.app_no == app_no))
+    assert row.state == "withdrawn"
+    assert client.status(app_no).json()["application"]["status"] == "withdrawn"

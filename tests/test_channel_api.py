@@ -1,0 +1,240 @@
+"""The signed channel API: the full path through real signed requests, idempotency, and
+every bad input refused with a stable code and a Chinese message, nothing stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from models.application import Application, ApplicationEvent, ChannelKey, ChannelRequest
+from models.bureau import CreditAuthorization
+from models.jobs import OutboxItem
+from models.sms import SmsMessage
+from models.whitelist import BlacklistEntry, Offer
+from portal import channel_keys
+from tests.app_factories import ChannelClient, channel_key, fresh_offer, submit_body, user_id
+
+
+@pytest.fixture(scope="module")
+def templates(app):
+    from portal.sms_seed import seed_templates
+
+    with app.app_context():
+        seed_templates()
+
+
+@pytest.fixture()
+def api(app, db, templates):
+    key_id, secret = channel_key()
+    return ChannelClient(app.test_client(), key_id, secret)
+
+
+def _counts(db) -> tuple:
+    s = db.session
+    out = tuple(
+        s.scalar(select(func.count()).select_from(m))
+        for m in (Application, ApplicationEvent, ChannelRequest, OutboxItem, SmsMessage)
+    )
+    s.rollback()
+    return out
+
+
+def test_full_path_lookup_submit_status_withdraw(api, db):
+    offer = fresh_offer()
+    body = submit_body(offer)
+    lookup = api.call(
+        "POST", "/offers/lookup", {"id_number": body["id_number"], "mobile": body["mobile"]}
+    )
+    assert lookup.status_code == 200, lookup.get_json()
+    assert [o["offer_id"] for o in lookup.get_json()["offers"]] == [offer.id]
+
+    resp = api.call("POST", "/applications", body)
+    assert resp.status_code == 201, resp.get_json()
+    data = resp.get_json()["application"]
+    assert data["status"] == "processing"
+    db.session.expire_all()
+    app = db.session.scalar(select(Application).where(Application.app_no == data["app_no"]))
+    assert app.state == "assigned" and app.manager_id == user_id("manager1")  # own manager
+    assert db.session.get(Offer, offer.id).status == "applied"  # through the offer service
+    assert db.session.scalar(
+        select(CreditAuthorization).where(
+            CreditAuthorization.authorization_no == body["authorization"]["ref"]
+        )
+    )
+    kinds = db.session.scalars(
+        select(OutboxItem.kind)
+        .where(OutboxItem.ref_id.is_not(None))
+        .order_by(OutboxItem.id.desc())
+        .limit(2)
+    ).all()
+    assert set(kinds) == {"sms.send", "mbank.application_status"}
+    sms = db.session.scalar(select(SmsMessage).order_by(SmsMessage.id.desc()))
+    assert sms.mobile and "新的消费易申请" in sms.content and sms.category == "notice"
+    events = [
+        e.action
+        for e in db.session.scalars(
+            select(ApplicationEvent)
+            .where(ApplicationEvent.application_id == app.id)
+            .order_by(ApplicationEvent.id)
+        )
+    ]
+    assert events == ["submit", "assign"]
+
+    status = api.call("GET", f"/applications/{data['app_no']}")
+    assert status.status_code == 200
+    assert [p["status"] for p in status.get_json()["application"]["progress"]] == ["processing"]
+
+    wd = api.call(
+        "POST", f"/applications/{data['app_no']}/withdraw", {"request_id": "WD" + data["app_no"]}
+    )
+    assert wd.status_code == 200, wd.get_json()
+    db.session.expire_all()
+    assert db.session.get(Application, app.id).state == "withdrawn"
+    again = api.call(
+        "POST", f"/applications/{data['app_no']}/withdraw", {"request_id": "WD2" + data["app_no"]}
+    )
+    assert again.status_code == 409 and again.get_json()["code"] == "ILLEGAL_TRANSITION"
+
+
+def test_repeated_request_id_returns_first_response_and_creates_nothing(api, db):
+    offer = fresh_offer()
+    body = submit_body(offer)
+    first = api.call("POST", "/applications", body)
+    assert first.status_code == 201
+    before = _counts(db)
+    for _ in range(3):
+        again = api.call("POST", "/applications", body)  # fresh nonce, same request id
+        assert again.status_code == 201
+        assert again.get_json() == first.get_json()
+    assert _counts(db) == before
+
+
+def _bad_cases():
+    """(name, how to break the request, expected status, expected code)."""
+    return [
+        ("bad_json", "raw", 400, "BAD_JSON"),
+        ("not_object", "list", 400, "BAD_JSON"),
+        ("bad_signature", "sig", 401, "AUTH_BAD_SIGNATURE"),
+        ("stale_timestamp", "stale", 401, "AUTH_STALE_TIMESTAMP"),
+        ("missing_headers", "nohdr", 401, "AUTH_MISSING"),
+        ("unknown_key", "key", 401, "AUTH_BAD_KEY"),
+        ("revoked_key", "revoked", 401, "AUTH_BAD_KEY"),
+        ("replayed_nonce", "replay", 401, "AUTH_REPLAY"),
+        ("unknown_offer", "offer", 404, "OFFER_NOT_FOUND"),
+        ("someone_elses_offer", "other", 404, "OFFER_NOT_FOUND"),
+        ("expired_offer", "expired", 422, "OFFER_EXPIRED"),
+        ("revoked_offer", "revoked_offer", 422, "OFFER_REVOKED"),
+        ("amount_over_limit", "amount", 422, "AMOUNT_OVER_LIMIT"),
+        ("negative_amount", "neg", 400, "INVALID_FIELD"),
+        ("blacklisted", "black", 422, "CUSTOMER_BLACKLISTED"),
+        ("missing_authorization", "noauth", 422, "AUTHORIZATION_MISSING"),
+        ("old_authorization", "oldauth", 422, "AUTHORIZATION_INVALID"),
+        ("bad_id_number", "idno", 400, "INVALID_FIELD"),
+        ("missing_contract", "nocontract", 400, "MISSING_FIELD"),
+    ]
+
+
+@pytest.mark.parametrize("name,how,status,code", _bad_cases(), ids=[c[0] for c in _bad_cases()])
+def test_bad_input_refused_nothing_stored(api, db, name, how, status, code):
+    offer = fresh_offer(limit="30000")
+    body = submit_body(offer)
+    over: dict = {}
+    raw = None
+    if how == "raw":
+        raw = b'{"request_id": "x", '
+    elif how == "list":
+        raw = b"[1, 2]"
+    elif how == "sig":
+        over["X-Signature"] = "0" * 64
+    elif how == "stale":
+        over["timestamp"] = int(time.time()) - 3600
+    elif how == "key":
+        api = ChannelClient(api.client, "ck_unknown", api.secret)
+    elif how == "revoked":
+        key = db.session.scalar(select(ChannelKey).where(ChannelKey.key_id == api.key_id))
+        channel_keys.revoke(db.session, key)
+        db.session.commit()
+    elif how == "replay":
+        over["nonce"] = "fixed-nonce-" + body["request_id"]
+        first = api.call("GET", "/applications/NOPE", **over)
+        assert first.status_code == 404
+    elif how == "offer":
+        body["offer_id"] = 2_000_000_000
+    elif how == "other":
+        body["mobile"] = "13900000000" if body["mobile"] != "13900000000" else "13900000001"
+    elif how in ("expired", "revoked_offer"):
+        o = db.session.get(Offer, offer.id)
+        if how == "expired":
+            o.expiry_date = dt.date.today() - dt.timedelta(days=1)
+        else:
+            o.status = "revoked"
+        db.session.commit()
+    elif how == "amount":
+        body["amount"] = "30000.01"
+    elif how == "neg":
+        body["amount"] = "-5"
+    elif how == "black":
+        db.session.add(BlacklistEntry(id_number=body["id_number"], reason="测试", source="risk"))
+        db.session.commit()
+    elif how == "noauth":
+        del body["authorization"]
+    elif how == "oldauth":
+        body["authorization"]["signed_at"] = (dt.datetime.now() - dt.timedelta(days=60)).isoformat()
+    elif how == "idno":
+        body["id_number"] = body["id_number"][:17] + ("0" if body["id_number"][17] != "0" else "1")
+    elif how == "nocontract":
+        del body["contract"]
+    before = _counts(db)
+    if how == "nohdr":
+        resp = api.client.post(
+            "/api/channel/v1/applications",
+            data=json.dumps(body),
+            headers={"Content-Type": "application/json"},
+        )
+    else:
+        resp = api.call("POST", "/applications", body if raw is None else None, raw=raw, **over)
+    assert resp.status_code == status, resp.get_json()
+    data = resp.get_json()
+    assert data["code"] == code
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in data["message"]), data  # Chinese
+    assert _counts(db) == before
+    db.session.expire_all()
+    assert db.session.get(Offer, offer.id).status in ("active", "expired", "revoked")
+
+
+def test_institution_bound_key_sees_only_its_bank(app, db, templates):
+    from tests.app_factories import org_id
+
+    key_id, secret = channel_key(org_id("I02"))
+    api = ChannelClient(app.test_client(), key_id, secret)
+    resp = api.call("POST", "/applications", submit_body(fresh_offer("I01B01")))
+    assert resp.status_code == 404 and resp.get_json()["code"] == "OFFER_NOT_FOUND"
+
+
+def test_openapi_spec_served(app):
+    resp = app.test_client().get("/api/channel/v1/openapi.json")
+    assert resp.status_code == 200
+    spec = resp.get_json()
+    assert spec["openapi"].startswith("3.")
+    assert {
+        "/offers/lookup",
+        "/applications",
+        "/applications/{app_no}",
+        "/applications/{app_no}/withdraw",
+    } <= set(spec["paths"])
+
+
+def test_channel_api_post_needs_no_csrf_token(app, db, templates):
+    """The blueprint is CSRF-exempt (HMAC-signed, no cookies), even with CSRF switched on."""
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        key_id, secret = channel_key()
+        api = ChannelClient(app.test_client(), key_id, secret)
+        resp = api.call("POST", "/applications", submit_body(fresh_offer()))
+        assert resp.status_code == 201, resp.get_json()
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
