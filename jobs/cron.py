@@ -225,7 +225,7 @@ def run_cron(app) -> None:
     # RQ evaluates cron expressions in the process's local time: make that business time.
     os.environ["TZ"] = app.config["PORTAL_TIMEZONE"]
     time.tzset()
-    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import RedisError
 
     while True:  # survive a Redis restart: re-register and catch up, never die
         try:
@@ -234,6 +234,6 @@ def run_cron(app) -> None:
             register_all(scheduler, app)
             scheduler.start()
             return
-        except RedisConnectionError:
+        except RedisError:  # connection lost, timeout, a restarted server…
             log.warning("cron: Redis unavailable, retrying in 1s")
             time.sleep(1)

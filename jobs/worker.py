@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from rq.serializers import JSONSerializer
 from rq.worker import SimpleWorker
 
 from portal.queues import QUEUE_NAMES, get_queue
+
+log = logging.getLogger(__name__)
 
 
 class AppContextWorker(SimpleWorker):
@@ -30,15 +33,31 @@ def run_worker(app, queues: list[str] | None = None, burst: bool = False) -> boo
     with app.app_context():
         qs = [get_queue(n) for n in names]
     AppContextWorker.flask_app = app
-    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import RedisError
+    from rq.exceptions import StopRequested
 
-    while True:  # a Redis restart must not end the worker: start a fresh one
-        worker = AppContextWorker(qs, connection=app.extensions["redis"], serializer=JSONSerializer)
+    last = None  # the RQ worker whose signal handlers are installed
+    while True:  # a Redis outage must not end the worker: start a fresh one
+        worked = False
         try:
+            worker = AppContextWorker(
+                qs, connection=app.extensions["redis"], serializer=JSONSerializer
+            )
+            last = worker
             # no RQ scheduler: it runs in a forked child that inherits the database pool and
             # outlives a killed worker; the portal's schedules live in `portal cron`
-            return worker.work(burst=burst, with_scheduler=False)
-        except RedisConnectionError:
+            worked = worker.work(burst=burst, with_scheduler=False)
+        except RedisError:  # connection lost, timeout, a restarted server…
             if burst:
                 raise
+        except StopRequested:  # SIGTERM between two RQ workers
+            return False
+        # RQ leaves its loop (and returns) on any unexpected error, e.g. Redis vanishing
+        # while it records a job's result; only a stop request or a burst ends the worker
+        if burst or (last is not None and last._stop_requested):
+            return bool(worked)
+        log.warning("RQ worker loop ended without a stop request; starting a new one")
+        try:
             time.sleep(1)
+        except StopRequested:
+            return False

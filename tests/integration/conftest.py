@@ -111,9 +111,11 @@ def sandbox(app, sandbox_proc, db):
 def spawn(app, instance_dir):
     """spawn("worker", env={...}) → a `portal worker|cron` subprocess, stopped after the test."""
     procs: list[subprocess.Popen] = []
+    logs: list = []
 
     def start(command: str, *args: str, env: dict | None = None) -> subprocess.Popen:
-        log = open(instance_dir / f"{command}-{len(procs)}.log", "ab")  # noqa: SIM115
+        logs.append(instance_dir / f"{command}-{len(procs)}.log")
+        log = open(logs[-1], "ab")  # noqa: SIM115
         proc = subprocess.Popen(
             [sys.executable, "-m", "portal.cli", command, *args],
             env=base_env(app, **(env or {})),
@@ -133,6 +135,9 @@ def spawn(app, instance_dir):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+    for path in logs:  # pytest shows this only when the test failed
+        print(f"----- {path.name} (last 40 lines) -----")
+        print("\n".join(path.read_text(errors="replace").splitlines()[-40:]))
 
 
 def drain(app, timeout: float = 30) -> dict[str, int]:

@@ -110,13 +110,21 @@ def private_redis(tmp_path):
 
     handle = {"proc": None}
 
-    def restart_empty():
+    def stop():
         handle["proc"].kill()
         handle["proc"].wait()
+
+    def start_empty():
         handle["proc"], handle["conn"] = start()
+
+    def restart_empty():
+        stop()
+        start_empty()
 
     handle["proc"], handle["conn"] = start()
     handle["url"] = f"unix://{sock}"
+    handle["stop"] = stop
+    handle["start_empty"] = start_empty
     handle["restart_empty"] = restart_empty
     yield handle
     handle["proc"].kill()
@@ -164,3 +172,36 @@ def test_redis_restarted_empty_mid_work_loses_nothing(app, db, sandbox, spawn, p
         select(func.count()).select_from(SmsMessage).where(SmsMessage.state == "sent")
     )
     assert sent == 300
+
+
+def test_worker_outlives_redis_down_while_a_job_runs(app, spawn, private_redis):
+    """Redis goes away while a job runs and stays away past the job's end, so the worker's
+    bookkeeping after the job fails (RQ then leaves its work loop); the worker process must
+    carry on with a fresh RQ worker once Redis is back, not exit."""
+    from redis import Redis
+    from rq import Queue
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    def queue() -> Queue:
+        conn = Redis(unix_socket_path=private_redis["url"].removeprefix("unix://"))
+        return Queue("default", connection=conn, serializer=JSONSerializer)
+
+    worker = spawn("worker", "--queue", "default", env={**FAST, "REDIS_URL": private_redis["url"]})
+    first = queue().enqueue("time.sleep", 3)
+    wait_for(lambda: first.get_status(refresh=True) == "started", 30, "the first job running")
+    private_redis["stop"]()
+    time.sleep(8)  # the job ends while Redis is down; the worker's retries run out
+    private_redis["start_empty"]()
+    second = queue().enqueue("time.sleep", 0)
+    wait_for(
+        lambda: (
+            Job.fetch(
+                second.id, connection=second.connection, serializer=JSONSerializer
+            ).get_status()
+            == "finished"
+        ),
+        60,
+        "a job enqueued after Redis came back to run",
+    )
+    assert worker.poll() is None  # still the same worker process
