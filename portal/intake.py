@@ -37,16 +37,20 @@ def stored_response(session: Session, channel: str, request_id: str) -> tuple[in
     return (row.status_code, row.response) if row else None
 
 
+_STORE = insert(ChannelRequest.__table__)  # constant: the hot path only binds values
+
+
 def _store(session: Session, key: KeyInfo, request_id: str, endpoint: str, status: int, body):
     session.execute(
-        insert(ChannelRequest.__table__).values(
+        _STORE,
+        dict(
             channel=key.channel,
             request_id=request_id,
             endpoint=endpoint,
             status_code=status,
             response=body,
             at=dt.datetime.now(),
-        )
+        ),
     )
 
 
@@ -102,6 +106,7 @@ def _offer_stmt():
         select(
             Offer.id,
             Offer.status,
+            Offer.version,
             Offer.expiry_date,
             Offer.limit_amount,
             Offer.rate,
@@ -119,6 +124,8 @@ def _offer_stmt():
         .outerjoin(BlacklistEntry, BlacklistEntry.id_number == Customer.id_number)
         .outerjoin(own, cond)
         .where(Offer.id == bindparam("offer_id"))
+        # the row lock the offer's status change needs, taken in this same read
+        .with_for_update(of=Offer)
     )
 
 
@@ -202,7 +209,10 @@ def _submit(session, key, rid, offer_id, number, mobile, amount, auth, contract,
     if offer.blacklisted:
         raise ChannelError(422, "CUSTOMER_BLACKLISTED", "客户不符合申请条件，请联系开户网点")
     try:
-        offers.mark_applied(session, offer.id)  # the offer service owns the offer's status
+        # the offer service owns the offer's status; the row was locked by _offer_for
+        offers.mark_applied(
+            session, offer.id, locked=(offer.status, offer.version, offer.expiry_date)
+        )
     except offers.OfferError as exc:
         raise ChannelError(409, "OFFER_ALREADY_APPLIED", str(exc)) from None
     _authorization(session, offer.customer_id, auth)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from models.whitelist import EodRun, Offer, OfferHistory
@@ -64,38 +64,74 @@ def revoke(session: Session, offer: Offer, actor_id: int | None, reason: str) ->
     _transition(session, offer, "revoke", actor_id, reason[:200])
 
 
-def mark_applied(session: Session, offer_id: int, at: dt.datetime | None = None) -> None:
+_APPLY_UPDATE = (
+    update(Offer.__table__)
+    .where(
+        Offer.__table__.c.id == bindparam("offer_id"),
+        # optimistic check as well as the row lock: SQLite has no SELECT … FOR UPDATE (and
+        # pysqlite runs that SELECT outside the transaction), so two requests may both read
+        # the offer as open; only the one whose version still matches changes it
+        Offer.__table__.c.version == bindparam("old_version"),
+    )
+    .values(
+        status=bindparam("status"),
+        version=bindparam("version"),
+        applied_at=bindparam("applied_at"),
+        updated_at=bindparam("at"),
+    )
+)
+_HISTORY_INSERT = insert(OfferHistory.__table__)  # constant: the hot path only binds values
+
+
+def mark_applied(
+    session: Session, offer_id: int, at: dt.datetime | None = None, locked=None
+) -> None:
     """The customer applied on this offer (real time); the status follows at once.
 
     Core statements (row lock, update, history row): the application intake calls this
     on its hot path, hundreds of times a second; the effect equals ``_transition``'s.
+    ``locked``: the offer's (status, version, expiry_date) when the caller has already
+    read it with a row lock in this transaction (the intake does, in its one query).
     """
-    row = session.execute(
-        select(Offer.status, Offer.version, Offer.expiry_date)
-        .where(Offer.id == offer_id)
-        .with_for_update()
-    ).first()
-    if row is None or row.status not in ("pending", "active"):
+    row = locked
+    if row is None:
+        row = session.execute(
+            select(Offer.status, Offer.version, Offer.expiry_date)
+            .where(Offer.id == offer_id)
+            .with_for_update()
+        ).first()
+    if row is None or row[0] not in ("pending", "active"):
         raise OfferError("额度不存在或已失效")
-    if row.expiry_date < dt.date.today():
+    status, version, expiry = row[0], row[1], row[2]
+    if expiry < dt.date.today():
         raise OfferError("额度已过期")
-    target = TRANSITIONS[(row.status, "apply")]
+    target = TRANSITIONS[(status, "apply")]
     now = dt.datetime.now()
-    table = Offer.__table__
+    changed = session.execute(
+        _APPLY_UPDATE,
+        {
+            "offer_id": offer_id,
+            "old_version": version,
+            "status": target,
+            "version": version + 1,
+            "applied_at": at or now,
+            "at": now,
+        },
+    ).rowcount
+    if changed != 1:
+        raise OfferError("该额度已被申请")
     session.execute(
-        update(table)
-        .where(table.c.id == offer_id)
-        .values(status=target, version=row.version + 1, applied_at=at or now, updated_at=now)
-    )
-    session.execute(
-        insert(OfferHistory.__table__).values(
-            offer_id=offer_id,
-            event="applied",
-            version=row.version + 1,
-            old_status=row.status,
-            new_status=target,
-            at=now,
-        )
+        _HISTORY_INSERT,
+        {
+            "offer_id": offer_id,
+            "event": "applied",
+            "version": version + 1,
+            "old_status": status,
+            "new_status": target,
+            "actor_id": None,
+            "reason": None,
+            "at": now,
+        },
     )
 
 

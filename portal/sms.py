@@ -131,6 +131,12 @@ def queue_to_customers(
     return {"queued": queued, "suppressed": suppressed}
 
 
+# Core insert (cheaper than the ORM bulk path), built once: the intake's hot path binds values
+_MESSAGE_INSERT = insert(SmsMessage.__table__).returning(
+    SmsMessage.__table__.c.id, sort_by_parameter_order=True
+)
+
+
 def queue_bulk(
     session: Session, tpl: SmsTemplate, recipients: list[dict], key_prefix: str | None = None
 ) -> int:
@@ -157,9 +163,7 @@ def queue_bulk(
     ]
     if not rows:
         return 0
-    table = SmsMessage.__table__  # Core insert (cheaper than the ORM bulk path)
-    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    ids = session.scalars(stmt, rows).all()
+    ids = session.scalars(_MESSAGE_INSERT, rows).all()
     items = []
     for msg_id, row, r in zip(ids, rows, recipients, strict=True):
         if row["state"] == "suppressed":

@@ -238,3 +238,41 @@ def test_channel_api_post_needs_no_csrf_token(app, db, templates):
         assert resp.status_code == 201, resp.get_json()
     finally:
         app.config["WTF_CSRF_ENABLED"] = False
+
+
+def test_concurrent_submits_on_one_offer_create_one_application(app, api, db):
+    """Eight different requests for the same offer at once (a double tap on two phones): the
+    offer's row lock lets exactly one through; the others are told it is already applied."""
+    import threading
+
+    from models.whitelist import OfferHistory
+
+    offer = fresh_offer()
+    bodies = [submit_body(offer) for _ in range(8)]
+    db.session.commit()
+    barrier = threading.Barrier(len(bodies))
+    answers: list[tuple[int, str]] = []
+
+    def one(body):
+        client = ChannelClient(app.test_client(), api.key_id, api.secret)
+        barrier.wait()
+        resp = client.call("POST", "/applications", body)
+        answers.append((resp.status_code, resp.get_json()["code"]))
+
+    threads = [threading.Thread(target=one, args=(b,)) for b in bodies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(answers) == [(201, "OK")] + [(409, "OFFER_ALREADY_APPLIED")] * 7
+    db.session.expire_all()
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(Application).where(Application.offer_id == offer.id)
+        )
+        == 1
+    )
+    applied = db.session.scalars(
+        select(OfferHistory.event).where(OfferHistory.offer_id == offer.id)
+    ).all()
+    assert applied.count("applied") == 1
