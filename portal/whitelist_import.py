@@ -10,7 +10,9 @@ import with errors — merges in the same single transaction. Progress lives in 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import hashlib
 import logging
 import time
@@ -256,7 +258,10 @@ def _process(session, imp: WhitelistImport, started: float) -> dict:
             # the table which customers exist: it reads them once (at most file-sized)
             known = customer_numbers(conn) if bulk is not None and bulk.uniques else None
             writer = ChunkWriter(conn, imp.id, dt.datetime.now(), not imp.dry_run, known)
-            with writer:
+            # a million rows make a few million short-lived containers and no cycles: the
+            # cyclic GC would scan the growing set of live ones again and again (~10 % of
+            # the loop); it is back on as soon as the rows are read
+            with writer, _gc_paused():
                 for row_no, raw in enumerate(rows, start=2):
                     if len(raw) < width:
                         raw = [*raw, *([""] * (width - len(raw)))]
@@ -327,6 +332,17 @@ def _process(session, imp: WhitelistImport, started: float) -> dict:
         imp.error_report = str(report)
     log.info("whitelist import %s: %s in %.1fs", imp.id, figures, time.monotonic() - started)
     return figures
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _open_sheet(path: Path):

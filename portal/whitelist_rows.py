@@ -21,6 +21,7 @@ from portal.identity import IdentityError, normalize_mobile, parse_resident_id
 from portal.whitelist_workbook import COLUMNS
 
 COL = {c.key: i for i, c in enumerate(COLUMNS)}
+CACHE_MAX = 100_000  # entries per fast-path cache of values that repeat (amounts, rates)
 EXCEL_EPOCH = dt.date(1899, 12, 30)
 _BAD_NAME_CHARS = set("\t\n\r\\|<>=") | set("0123456789")
 _BAD_NAME_RE = re.compile("[" + re.escape("".join(sorted(_BAD_NAME_CHARS))) + "]")
@@ -68,6 +69,10 @@ class RowValidator:
             if _code(k[1]) == k[1]
         }
         self._today = ctx.today.isoformat()
+        # the fast path's formatted values, cached: they repeat across a file
+        self._iso: dict[str, str] = {}  # birth yyyymmdd / expiry text -> ISO date
+        self._money: dict[float, str] = {}
+        self._rates: dict[float, str] = {}
 
     # -- identity
     def _id(self, raw) -> tuple[str, dt.date, str]:
@@ -138,7 +143,8 @@ class RowValidator:
         check = (1 - 2 * int(head, 13)) % 11
         if idn[17] != ("X" if check == 10 else str(check)):
             return None
-        birth = self._dates.get(idn[6:14]) or self._birth(idn[6:14])
+        ymd = idn[6:14]
+        birth = self._dates.get(ymd) or self._birth(ymd)
         if birth is None or not (self._places.get(idn[:10]) or self._place(idn)):
             return None
         if (
@@ -168,9 +174,12 @@ class RowValidator:
         if expiry == "" or expiry is None:
             expiry = latest
         elif type(expiry) is str and self._texts.get(expiry):
-            expiry = self._texts[expiry].isoformat()
-            if not self._today < expiry <= latest:
+            iso = self._iso.get(expiry)
+            if iso is None:
+                iso = self._iso[expiry] = self._texts[expiry].isoformat()
+            if not self._today < iso <= latest:
                 return None
+            expiry = iso
         else:
             return None
         key = f"{idn}|{p.id}"
@@ -186,18 +195,31 @@ class RowValidator:
             return None
         else:
             first = 0
+        born = self._iso.get(ymd)
+        if born is None:
+            born = self._iso[ymd] = birth.isoformat()
+        amount = self._money.get(limit)
+        if amount is None:
+            amount = f"{limit:.2f}"
+            if len(self._money) < CACHE_MAX:
+                self._money[limit] = amount
+        yearly = self._rates.get(rate)
+        if yearly is None:
+            yearly = f"{rate:.4f}"
+            if len(self._rates) < CACHE_MAX:
+                self._rates[rate] = yearly
         return (
             row_no,
             idn,
             name,
             mobile,
-            birth.isoformat(),
-            "M" if int(idn[16]) % 2 else "F",
+            born,
+            "M" if idn[16] in "13579" else "F",
             found[0],
             found[1],
             p.id,
-            f"{limit:.2f}",
-            f"{rate:.4f}",
+            amount,
+            yearly,
             expiry,
             "U",
             first,

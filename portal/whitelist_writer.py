@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import queue
 import threading
+from collections.abc import Iterator
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -65,10 +66,21 @@ def copy_line(r: tuple) -> str:
     return "\t".join(map(str, r)) + "\n"
 
 
-def _copy(conn: Connection, table: str, columns: tuple[str, ...], data: str) -> None:
+def _copy(conn: Connection, table: str, columns: tuple[str, ...], data) -> None:
+    """COPY text into a table. `data`: a string, or an iterable of strings sent one by one
+    (the server parses each piece while the next is built: the two overlap)."""
     with conn.connection.driver_connection.cursor() as cur:
         with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            copy.write(data.encode())
+            for piece in [data] if isinstance(data, str) else data:
+                copy.write(piece.encode())
+
+
+PIECE = 2_000  # rows per COPY piece
+
+
+def _pieces(rows: list, line) -> Iterator[str]:
+    for i in range(0, len(rows), PIECE):
+        yield "".join(map(line, rows[i : i + PIECE]))
 
 
 def write_rows(conn: Connection, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
@@ -102,12 +114,22 @@ def _present(conn: Connection, table: str, ids: list[str]) -> set[str]:
     return set(conn.execute(text(sql), {"ids": json.dumps(ids)}).scalars())
 
 
-def _new_ids(conn: Connection, n: int) -> list[int]:
+def _new_ids(conn: Connection, n: int, locked: bool = False) -> list[int]:
+    """n new customer ids. locked: the customer table is ours alone (PostgreSQL bulk mode),
+    so nobody else draws from its sequence: one block is reserved in one call."""
     if conn.dialect.name == "postgresql":
         if "wl_customer_seq" not in conn.info:
             conn.info["wl_customer_seq"] = conn.execute(
                 text("SELECT pg_get_serial_sequence('customer', 'id')")
             ).scalar_one()
+        if locked:
+            last = conn.execute(
+                text(
+                    "SELECT setval(CAST(:seq AS regclass), nextval(CAST(:seq AS regclass)) + :n - 1)"
+                ),
+                {"seq": conn.info["wl_customer_seq"], "n": n},
+            ).scalar_one()
+            return list(range(last - n + 1, last + 1))
         ids = conn.execute(
             text(
                 "SELECT string_agg(nextval(CAST(:seq AS regclass))::text, ',')"
@@ -139,6 +161,11 @@ class ChunkWriter:
         # known: every customer's ID number, when the table was read up front (bulk mode:
         # its ID-number index is set aside while the rows stream in); else asked per chunk
         self.known = known
+        # the blacklist, read once in bulk mode (a snapshot at the start of the import,
+        # like the customers); else looked up per chunk
+        self.black: set[str] | None = None
+        if known is not None:
+            self.black = set(conn.execute(text("SELECT id_number FROM blacklist_entry")).scalars())
         self.now = now.isoformat(" ", "microseconds")
         self.figures = {"customers_created": 0, "offers_created": 0, "error_rows": 0}
         self._queue: queue.Queue = queue.Queue(maxsize=2)
@@ -173,7 +200,7 @@ class ChunkWriter:
     def _chunk(self, rows: list[tuple]) -> None:
         conn = self.conn
         ids = list({r[1] for r in rows})
-        black = _present(conn, "blacklist_entry", ids)
+        black = self.black if self.black is not None else _present(conn, "blacklist_entry", ids)
         known = self.known if self.known is not None else _present(conn, "customer", ids)
         staged: list[tuple] = []
         refused: list[tuple] = []
@@ -198,7 +225,8 @@ class ChunkWriter:
         self.figures["offers_created"] += len(direct)
         if not self.write:
             return
-        new = dict(zip((r[1] for r in first), _new_ids(conn, len(first)), strict=True))
+        ids = _new_ids(conn, len(first), locked=self.known is not None)
+        new = dict(zip((r[1] for r in first), ids, strict=True))
         if self.known is not None:
             self.known.update(new)
         now, imp = self.now, self.import_id
@@ -209,19 +237,24 @@ class ChunkWriter:
                 conn,
                 "customer",
                 CUSTOMER_COLUMNS,
-                "".join(
-                    f"{new[r[1]]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{r[5]}\t{r[6]}\t{r[7]}\t{now}\n"
-                    for r in first
+                _pieces(
+                    first,
+                    lambda r: (
+                        f"{new[r[1]]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{r[5]}"
+                        f"\t{r[6]}\t{r[7]}\t{now}\n"
+                    ),
                 ),
             )
             _copy(
                 conn,
                 "offer",
                 OFFER_COLUMNS,
-                "".join(
-                    f"{new[r[1]]}\t{r[8]}\t{r[6]}\t{r[7]}\t{r[9]}\t{r[10]}\t{r[11]}"
-                    f"\tpending\t1\t0\t{imp}\t{now}\t{now}\n"
-                    for r in direct
+                _pieces(
+                    direct,
+                    lambda r: (
+                        f"{new[r[1]]}\t{r[8]}\t{r[6]}\t{r[7]}\t{r[9]}\t{r[10]}\t{r[11]}"
+                        f"\tpending\t1\t0\t{imp}\t{now}\t{now}\n"
+                    ),
                 ),
             )
             return

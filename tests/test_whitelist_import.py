@@ -418,13 +418,20 @@ def test_import_connection_restored(products, db, tmp_path):
             assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -2000
 
 
-def test_chunked_writes_match_whole_file_rules(products, db, tmp_path, monkeypatch):
+@pytest.mark.parametrize("bulk", [False, True], ids=["row_merge", "bulk_merge"])
+def test_chunked_writes_match_whole_file_rules(products, db, tmp_path, monkeypatch, bulk):
     """Chunks of two rows: new customers go straight in, a later chunk's second product for
     a customer an earlier chunk created is merged like any existing customer's, and the
-    database rules still see "before this file" for customers that already existed."""
+    database rules still see "before this file" for customers that already existed. In bulk
+    mode (PostgreSQL: blacklist and customers read once, customer ids reserved in blocks)
+    and with COPY sent one row per piece, the outcome is the same."""
+    from portal import whitelist_writer
+
     monkeypatch.setattr(svc, "CHUNK", 2)
+    monkeypatch.setattr(whitelist_writer, "PIECE", 1)
     known = row()
     run(db, tmp_path, [known], name="before.xlsx")
+    monkeypatch.setattr(wl_merge, "bulk_wanted", lambda conn, rows: bulk)
     n_offers, n_customers, _ = counts(db)
     changed = list(known)
     changed[5] = 90000.0
