@@ -257,7 +257,9 @@ def _process(session, imp: WhitelistImport, started: float) -> dict:
             # with the ID-number key set aside (PostgreSQL bulk mode) the writer cannot ask
             # the table which customers exist: it reads them once (at most file-sized)
             known = customer_numbers(conn) if bulk is not None and bulk.uniques else None
-            writer = ChunkWriter(conn, imp.id, dt.datetime.now(), not imp.dry_run, known)
+            writer = ChunkWriter(
+                conn, imp.id, dt.datetime.now(), not imp.dry_run, known, bulk=bulk is not None
+            )
             # a million rows make a few million short-lived containers and no cycles: the
             # cyclic GC would scan the growing set of live ones again and again (~10 % of
             # the loop); it is back on as soon as the rows are read

@@ -156,15 +156,16 @@ class ChunkWriter:
         now: dt.datetime,
         write: bool,
         known: set[str] | None = None,
+        bulk: bool = False,
     ) -> None:
         self.conn, self.import_id, self.write = conn, import_id, write
         # known: every customer's ID number, when the table was read up front (bulk mode:
         # its ID-number index is set aside while the rows stream in); else asked per chunk
         self.known = known
-        # the blacklist, read once in bulk mode (a snapshot at the start of the import,
-        # like the customers); else looked up per chunk
+        # the blacklist, read once in bulk mode (a snapshot at the start of the import);
+        # else looked up per chunk
         self.black: set[str] | None = None
-        if known is not None:
+        if bulk:
             self.black = set(conn.execute(text("SELECT id_number FROM blacklist_entry")).scalars())
         self.now = now.isoformat(" ", "microseconds")
         self.figures = {"customers_created": 0, "offers_created": 0, "error_rows": 0}
