@@ -254,12 +254,9 @@ def _process(session, imp: WhitelistImport, started: float) -> dict:
             width = len(header)
             identity = width == len(order) and order == list(range(len(order)))
             validate = validator.validate
-            # with the ID-number key set aside (PostgreSQL bulk mode) the writer cannot ask
-            # the table which customers exist: it reads them once (at most file-sized)
-            known = customer_numbers(conn) if bulk is not None and bulk.uniques else None
-            writer = ChunkWriter(
-                conn, imp.id, dt.datetime.now(), not imp.dry_run, known, bulk=bulk is not None
-            )
+            # bulk mode: the customers on file before this import, read once (ChunkWriter)
+            existing = customer_numbers(conn) if bulk is not None else None
+            writer = ChunkWriter(conn, imp.id, dt.datetime.now(), not imp.dry_run, existing)
             # a million rows make a few million short-lived containers and no cycles: the
             # cyclic GC would scan the growing set of live ones again and again (~10 % of
             # the loop); it is back on as soon as the rows are read
@@ -286,7 +283,7 @@ def _process(session, imp: WhitelistImport, started: float) -> dict:
                     if n_rows % CHUNK == 0:
                         set_progress(imp.id, done=n_rows)
                 writer.put(buf)
-            del validator, rows, sheet, known  # the workbook is not needed for the merge
+            del validator, rows, sheet, existing  # the workbook is not needed for the merge
             set_progress(imp.id, phase="merging", done=n_rows)
             merge.restore_keys(conn, bulk)
             direct = writer.figures

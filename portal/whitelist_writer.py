@@ -155,17 +155,21 @@ class ChunkWriter:
         import_id: int,
         now: dt.datetime,
         write: bool,
-        known: set[str] | None = None,
-        bulk: bool = False,
+        existing: set[str] | None = None,
     ) -> None:
         self.conn, self.import_id, self.write = conn, import_id, write
-        # known: every customer's ID number, when the table was read up front (bulk mode:
-        # its ID-number index is set aside while the rows stream in); else asked per chunk
-        self.known = known
+        # existing (bulk mode): every customer's ID number before this file, read up front
+        # (the table is locked, at most file-sized, and its ID-number key may be set aside).
+        # A customer is then known when it existed before, or when an earlier row of this
+        # file created it: an upsert row that is not the customer's first valid upsert row
+        # (the validator's flag; the first one was written, since the only refusals left,
+        # blacklist and "revoke of nothing", never hit a valid first upsert of a customer
+        # whose later rows pass). Otherwise (small imports) the table is asked per chunk.
+        self.existing = existing
         # the blacklist, read once in bulk mode (a snapshot at the start of the import);
         # else looked up per chunk
         self.black: set[str] | None = None
-        if bulk:
+        if existing is not None:
             self.black = set(conn.execute(text("SELECT id_number FROM blacklist_entry")).scalars())
         self.now = now.isoformat(" ", "microseconds")
         self.figures = {"customers_created": 0, "offers_created": 0, "error_rows": 0}
@@ -202,7 +206,8 @@ class ChunkWriter:
         conn = self.conn
         ids = list({r[1] for r in rows})
         black = self.black if self.black is not None else _present(conn, "blacklist_entry", ids)
-        known = self.known if self.known is not None else _present(conn, "customer", ids)
+        existing = self.existing
+        known = existing if existing is not None else _present(conn, "customer", ids)
         staged: list[tuple] = []
         refused: list[tuple] = []
         direct: list[tuple] = []
@@ -210,7 +215,7 @@ class ChunkWriter:
             idn = r[1]
             if idn in black:
                 refused.append((*r, BLACKLISTED))
-            elif idn in known:
+            elif idn in known or (existing is not None and r[13] == 0 and r[12] == "U"):
                 staged.append(r)
             elif r[12] == "R":
                 refused.append((*r, NOTHING_TO_REVOKE))
@@ -226,10 +231,8 @@ class ChunkWriter:
         self.figures["offers_created"] += len(direct)
         if not self.write:
             return
-        ids = _new_ids(conn, len(first), locked=self.known is not None)
+        ids = _new_ids(conn, len(first), locked=self.existing is not None)
         new = dict(zip((r[1] for r in first), ids, strict=True))
-        if self.known is not None:
-            self.known.update(new)
         now, imp = self.now, self.import_id
         if conn.dialect.name == "postgresql":
             # COPY text built directly: a direct row has no NULLs (name, mobile, dates,
