@@ -262,18 +262,15 @@ class ChunkWriter:
                 ),
             )
             return
-        write_rows(
-            conn,
-            "customer",
-            CUSTOMER_COLUMNS,
-            [(new[r[1]], r[1], r[2], r[3], r[4], r[5], r[6], r[7], now) for r in first],
+        # SQLite: the per-import constants are literals in the statement (our own timestamp
+        # and integer), so each row binds only its own values
+        conn.exec_driver_sql(
+            f"INSERT INTO customer ({', '.join(CUSTOMER_COLUMNS)})"
+            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, '{now}')",
+            [(new[r[1]], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in first],
         )
-        write_rows(
-            conn,
-            "offer",
-            OFFER_COLUMNS,
-            [
-                (new[r[1]], r[8], r[6], r[7], r[9], r[10], r[11], "pending", 1, 0, imp, now, now)
-                for r in direct
-            ],
+        conn.exec_driver_sql(
+            f"INSERT INTO offer ({', '.join(OFFER_COLUMNS)})"
+            f" VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 1, 0, {int(imp)}, '{now}', '{now}')",
+            [(new[r[1]], r[8], r[6], r[7], r[9], r[10], r[11]) for r in direct],
         )
