@@ -515,3 +515,29 @@ def test_legacy_xls_workbook_imports(products, db, tmp_path):
     ).one()
     assert float(offer.limit_amount) == 12000.0
     assert "存成了数字" in report_rows(imp)[4]
+
+
+def test_new_customers_written_in_multi_row_groups(products, db, tmp_path, monkeypatch):
+    """New customers and offers go in as multi-row INSERTs (SQLite) or COPY pieces
+    (PostgreSQL): with groups of 3 and pieces of 3 rows, 7 rows make two whole groups and a
+    remainder, and every row lands with its own values."""
+    from portal import whitelist_writer
+
+    monkeypatch.setattr(whitelist_writer, "SQLITE_ROWS_PER_INSERT", 3)
+    monkeypatch.setattr(whitelist_writer, "PIECE", 3)
+    rows = [
+        row(name=name, mobile=f"1381234{i:04d}", limit=10000.0 + 1000 * i, rate=5.0 + i / 10)
+        for i, name in enumerate(["赵一", "钱二", "孙三", "李四", "周五", "吴六", "郑七"])
+    ]
+    before = counts(db)
+    imp, _ = run(db, tmp_path, rows, name="groups.xlsx")
+    assert imp.status == "committed" and imp.customers_created == imp.offers_created == 7
+    assert counts(db)[:2] == (before[0] + 7, before[1] + 7)
+    got = db.session.execute(
+        select(Customer.id_number, Customer.name, Customer.mobile, Offer.limit_amount, Offer.rate)
+        .join(Offer, Offer.customer_id == Customer.id)
+        .where(Customer.id_number.in_([r[0] for r in rows]))
+    ).all()
+    assert sorted((n, name, m, float(lim), float(rate)) for n, name, m, lim, rate in got) == sorted(
+        (r[0], r[1], r[2], r[5], round(r[6], 4)) for r in rows
+    )
