@@ -192,7 +192,7 @@ def open_application(
     """Create an application: the ``submit`` event, then — when a manager was chosen — the
     ``assign`` transition checked against the table and applied in the same INSERTs (the
     intake's hot path: one application row, one multi-row event insert, the effects)."""
-    from portal import application_effects
+    from portal import application_effects, outbox
 
     now = values["submitted_at"]
     events = [
@@ -252,17 +252,18 @@ def open_application(
         values["offer_id"],
     )
     result = Result(app_id, "submitted", "submitted", 1)
-    application_effects.apply(session, row, "submit", result, now)
-    if manager_id is not None:
-        assigned = Result(
-            app_id,
-            "submitted",
-            state,
-            2,
-            {"manager_id": manager_id, "manager_phone": manager_phone},
-        )
-        application_effects.apply(session, row, "assign", assigned, now)
-        result.ctx.update(assigned.ctx)
+    with outbox.batched(session):  # the status push and the manager's SMS: one insert
+        application_effects.apply(session, row, "submit", result, now)
+        if manager_id is not None:
+            assigned = Result(
+                app_id,
+                "submitted",
+                state,
+                2,
+                {"manager_id": manager_id, "manager_phone": manager_phone},
+            )
+            application_effects.apply(session, row, "assign", assigned, now)
+            result.ctx.update(assigned.ctx)
     result.to_state, result.version = state, version
     return result
 

@@ -129,3 +129,52 @@ def test_reconciler_recovers_items_whose_jobs_redis_lost(app, db, sandbox, redis
     assert outbox.reconcile(grace_seconds=-1) == {"lost": 12, "expired": 0}
     assert drain(app) == {"done": 12}
     assert sandbox.stats()["effects"]["core"] == 12
+
+
+def test_batched_items_go_in_one_insert_and_not_at_all_on_error(db):
+    """outbox.batched(): the items added inside (also from nested code) are written by one
+    INSERT when the block ends; if the block raises, none is written."""
+    from sqlalchemy import event
+
+    inserts: list[int] = []
+
+    def count(conn, cursor, statement, params, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO OUTBOX_ITEM"):
+            inserts.append(1)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        with outbox.batched(db.session):
+            outbox.add(db.session, "core.open_credit_line", "batched:1", payload={"n": 1})
+            with outbox.batched(db.session):  # nested: still the outer block's one insert
+                outbox.add(db.session, "core.open_credit_line", "batched:2", payload={"n": 2})
+            assert inserts == []  # nothing yet
+        assert len(inserts) == 1
+        with pytest.raises(RuntimeError):
+            with outbox.batched(db.session):
+                outbox.add(db.session, "core.open_credit_line", "batched:3", payload={"n": 3})
+                raise RuntimeError("the business change failed")
+        db.session.commit()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    keys = db.session.scalars(select(OutboxItem.idempotency_key).order_by(OutboxItem.id)).all()
+    assert keys == ["batched:1", "batched:2"]
+    assert len(inserts) == 1
+
+
+def test_kick_asks_for_one_dispatch_a_second_per_process(app, redis, monkeypatch):
+    """A busy web process asks Redis for a dispatch at most once a second (the other
+    requests skip the round trip); after a second it asks again."""
+    from portal.queues import get_queue
+
+    monkeypatch.setattr(outbox, "_last_kick", [0.0])
+    queue = get_queue("default")
+    outbox.kick()
+    assert queue.count == 1
+    redis.delete("portal:outbox:kick")  # not Redis's own once-a-second key: this process's
+    outbox.kick()
+    assert queue.count == 1
+    outbox._last_kick[0] -= 1.5  # a second and a half later
+    redis.delete("portal:outbox:kick")
+    outbox.kick()
+    assert queue.count == 2
