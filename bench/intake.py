@@ -273,7 +273,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=24)
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--rq-workers", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=1, help=">1: gunicorn gthread workers")
+    parser.add_argument(
+        "--worker-class",
+        choices=("sync", "gthread"),
+        default="sync",
+        help="gunicorn worker class (gthread keeps client connections alive)",
+    )
+    parser.add_argument("--threads", type=int, default=1, help="threads per gthread worker")
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--offers", type=int, default=0, help="default: enough for 800/s")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
@@ -342,6 +348,10 @@ def main() -> None:
                 "2048",
                 "--log-level",
                 "warning",
+                "--worker-class",
+                args.worker_class,
+                "--threads",
+                str(args.threads),
                 "portal:create_app()",
             ],
             **run,
@@ -374,7 +384,8 @@ def main() -> None:
                 child.kill()
     print(
         f"{result['requests']} requests in {args.seconds:.0f}s (after {args.warmup:.0f}s warm-up), "
-        f"concurrency {args.concurrency}, gunicorn {args.web_workers} workers, statuses "
+        f"concurrency {args.concurrency}, gunicorn {args.web_workers} {args.worker_class} workers"
+        f" × {args.threads} threads, statuses "
         f"{result['statuses']} {result['samples'] or ''}; web CPU "
         f"{result['web_cpu_ms_per_request']} ms/request; SMS accepted for {result['sms_count']} applications"
     )
