@@ -4,6 +4,9 @@
   "use strict";
   function draw(el) {
     var chart = echarts.init(el, null, { renderer: "canvas" });
+    // "drawn" once rendering and the entry animation are over: only then is every bar where a
+    // click (a person's or a browser test's) expects it
+    chart.on("finished", function () { el.setAttribute("data-drawn", "1"); });
     chart.setOption(JSON.parse(el.getAttribute("data-options")));
     var drill = JSON.parse(el.getAttribute("data-drill") || "{}");
     if (Object.keys(drill).length) {
@@ -13,7 +16,6 @@
       });
     }
     window.addEventListener("resize", function () { chart.resize(); });
-    el.setAttribute("data-drawn", "1");
   }
   function drawAll() {
     var nodes = document.querySelectorAll(".portal-chart");
