@@ -54,10 +54,19 @@ def run_worker(app, queues: list[str] | None = None, burst: bool = False) -> boo
             return False
         # RQ leaves its loop (and returns) on any unexpected error, e.g. Redis vanishing
         # while it records a job's result; only a stop request or a burst ends the worker
-        if burst or (last is not None and last._stop_requested):
+        if burst or _stop_was_requested(last):
             return bool(worked)
         log.warning("RQ worker loop ended without a stop request; starting a new one")
         try:
             time.sleep(1)
         except StopRequested:
             return False
+
+
+def _stop_was_requested(worker) -> bool:
+    """SIGTERM/SIGINT reached this RQ worker: when idle RQ raises StopRequested out of its loop
+    without setting `_stop_requested` (that flag is only for a busy worker), so the request's
+    date is what tells."""
+    return worker is not None and (
+        worker._stop_requested or worker._shutdown_requested_date is not None
+    )

@@ -205,3 +205,15 @@ def test_worker_outlives_redis_down_while_a_job_runs(app, spawn, private_redis):
         "a job enqueued after Redis came back to run",
     )
     assert worker.poll() is None  # still the same worker process
+
+
+def test_idle_worker_stops_on_sigterm(app, spawn, private_redis):
+    """SIGTERM to an idle worker ends the process (RQ's idle stop leaves no `_stop_requested`
+    flag: the worker must not take it for an error and start a fresh RQ worker)."""
+    from rq import Worker
+
+    worker = spawn("worker", "--queue", "default", env={**FAST, "REDIS_URL": private_redis["url"]})
+    wait_for(lambda: Worker.all(connection=private_redis["conn"]), 30, "the worker registered")
+    time.sleep(0.5)  # idle in its dequeue
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=10) == 0
