@@ -148,6 +148,8 @@ def drain(app, timeout: float = 30) -> dict[str, int]:
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        # what `portal cron` does: the reconciler re-queues an item whose RQ job is gone
+        outbox.reconcile(grace_seconds=2)
         outbox.dispatch()
         run_worker(app, burst=True)
         counts = outbox.counts_by_state(db.session)
