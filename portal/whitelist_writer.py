@@ -1,14 +1,16 @@
 """The whitelist import's database writer: validated chunks are written while the file is
 still being read (a second thread; the database drivers release the GIL while they wait).
 
-Per chunk of validated rows, two indexed lookups decide each row's path:
+Per chunk of validated rows, two indexed lookups decide each row's path (in bulk mode,
+snapshots read once at the start instead: the blacklist, the customers on file before the
+import, and the validator's "first upsert row of this customer" flag):
 
 * the customer is on the blacklist → an error row (黑名单客户);
 * the customer existed before this chunk → the staging table, where the set-based rules
   and merge of :mod:`portal.whitelist_merge` handle changes, revocations and applied
   offers at the end (one statement each);
-* a new customer → written straight into ``customer`` and ``offer`` (PostgreSQL COPY,
-  SQLite executemany): nothing on file can conflict with a customer that does not exist,
+* a new customer → written straight into ``customer`` and ``offer`` (PostgreSQL COPY in
+  pieces, SQLite multi-row INSERTs): nothing on file can conflict with a customer that does not exist,
   so the only database rules are the blacklist and "revoke of nothing".
 
 A customer created by an earlier chunk is "existing" for later chunks, which is what the
