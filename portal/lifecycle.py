@@ -169,9 +169,6 @@ def transition(
     return result
 
 
-_EVENT_INSERT = insert(ApplicationEvent.__table__)
-
-
 @functools.cache
 def _open_insert(columns: tuple[str, ...]):
     """INSERT … RETURNING id for these columns, built once (the intake's hot path)."""
@@ -192,7 +189,7 @@ def open_application(
     """Create an application: the ``submit`` event, then — when a manager was chosen — the
     ``assign`` transition checked against the table and applied in the same INSERTs (the
     intake's hot path: one application row, one multi-row event insert, the effects)."""
-    from portal import application_effects, outbox
+    from portal import application_effects, multirow, outbox
 
     now = values["submitted_at"]
     events = [
@@ -235,8 +232,10 @@ def open_application(
             "last_action_at": now,
         },
     ).scalar_one()
-    session.execute(
-        _EVENT_INSERT, [{**e, "application_id": app_id, "reason_code": None} for e in events]
+    multirow.insert_rows(
+        session,
+        ApplicationEvent.__table__,
+        [{**e, "application_id": app_id, "reason_code": None} for e in events],
     )
     row = _Row(
         app_id,
