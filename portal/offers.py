@@ -81,6 +81,16 @@ _APPLY_UPDATE = (
     )
 )
 _HISTORY_INSERT = insert(OfferHistory.__table__)  # constant: the hot path only binds values
+# PostgreSQL: the same UPDATE and its history row in one statement (one round trip, not two);
+# the history row exists only when the UPDATE matched (version check), so its count is the
+# UPDATE's. SQLite has no data-modifying CTEs: there the two statements above run.
+_APPLY_WITH_HISTORY = text(
+    "WITH changed AS (UPDATE offer SET status = :status, version = :version,"
+    " applied_at = :applied_at, updated_at = :at"
+    " WHERE id = :offer_id AND version = :old_version RETURNING id)"
+    " INSERT INTO offer_history (offer_id, event, version, old_status, new_status, at)"
+    " SELECT id, 'applied', :version, :old_status, :status, :at FROM changed"
+)
 
 
 def mark_applied(
@@ -107,18 +117,20 @@ def mark_applied(
         raise OfferError("额度已过期")
     target = TRANSITIONS[(status, "apply")]
     now = dt.datetime.now()
-    changed = session.execute(
-        _APPLY_UPDATE,
-        {
-            "offer_id": offer_id,
-            "old_version": version,
-            "status": target,
-            "version": version + 1,
-            "applied_at": at or now,
-            "at": now,
-        },
-    ).rowcount
-    if changed != 1:
+    params = {
+        "offer_id": offer_id,
+        "old_version": version,
+        "status": target,
+        "version": version + 1,
+        "applied_at": at or now,
+        "at": now,
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        done = session.execute(_APPLY_WITH_HISTORY, {**params, "old_status": status}).rowcount
+        if done != 1:
+            raise OfferError("该额度已被申请")
+        return
+    if session.execute(_APPLY_UPDATE, params).rowcount != 1:
         raise OfferError("该额度已被申请")
     session.execute(
         _HISTORY_INSERT,

@@ -249,6 +249,7 @@ def test_concurrent_submits_on_one_offer_create_one_application(app, api, db):
 
     offer = fresh_offer()
     bodies = [submit_body(offer) for _ in range(8)]
+    before = (offer.status, offer.version)
     db.session.commit()
     barrier = threading.Barrier(len(bodies))
     answers: list[tuple[int, str]] = []
@@ -276,3 +277,18 @@ def test_concurrent_submits_on_one_offer_create_one_application(app, api, db):
         select(OfferHistory.event).where(OfferHistory.offer_id == offer.id)
     ).all()
     assert applied.count("applied") == 1
+    # the offer moved once, and its history row says from what, to what, at which version
+    hist = db.session.scalars(
+        select(OfferHistory).where(
+            OfferHistory.offer_id == offer.id, OfferHistory.event == "applied"
+        )
+    ).one()
+    now = db.session.get(Offer, offer.id)
+    assert (now.status, now.version) == ("applied", before[1] + 1)
+    assert now.applied_at is not None
+    assert (hist.version, hist.old_status, hist.new_status, hist.at) == (
+        now.version,
+        before[0],
+        "applied",
+        now.updated_at,
+    )
