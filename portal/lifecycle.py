@@ -16,7 +16,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, union_all, update
 from sqlalchemy.orm import Session
 
 from models.application import Application, ApplicationEvent
@@ -177,6 +177,39 @@ def _open_insert(columns: tuple[str, ...]):
     return insert(table).values({n: bindparam(n) for n in names}).returning(table.c.id)
 
 
+_EVENT_COLUMNS = (
+    "action",
+    "from_state",
+    "to_state",
+    "version",
+    "actor_id",
+    "actor_kind",
+    "reason",
+    "at",
+)
+
+
+@functools.cache
+def _open_with_events(columns: tuple[str, ...], events: int):
+    """PostgreSQL: the application's INSERT and its events' in one statement (the events
+    select the new id from the INSERT's RETURNING, a data-modifying CTE): one round trip."""
+    ev = ApplicationEvent.__table__
+    opened = _open_insert(columns).cte("opened")
+    rows = [
+        select(
+            opened.c.id,
+            *(bindparam(f"e{i}_{c}", type_=ev.c[c].type) for c in _EVENT_COLUMNS),
+        )
+        for i in range(events)
+    ]
+    source = rows[0] if events == 1 else union_all(*rows)
+    return (
+        insert(ev)
+        .from_select(["application_id", *_EVENT_COLUMNS], source)
+        .returning(ev.c.application_id)
+    )
+
+
 def open_application(
     session: Session,
     values: dict,
@@ -221,22 +254,26 @@ def open_application(
                 at=now,
             )
         )
-    app_id = session.execute(
-        _open_insert(tuple(values)),
-        {
-            **values,
-            "state": state,
-            "version": version,
-            "manager_id": manager_id,
-            "assigned_at": now if manager_id else None,
-            "last_action_at": now,
-        },
-    ).scalar_one()
-    multirow.insert_rows(
-        session,
-        ApplicationEvent.__table__,
-        [{**e, "application_id": app_id, "reason_code": None} for e in events],
-    )
+    params = {
+        **values,
+        "state": state,
+        "version": version,
+        "manager_id": manager_id,
+        "assigned_at": now if manager_id else None,
+        "last_action_at": now,
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        for i, e in enumerate(events):
+            params.update({f"e{i}_{c}": e[c] for c in _EVENT_COLUMNS})
+        stmt = _open_with_events(tuple(values), len(events))
+        app_id = session.execute(stmt, params).scalars().first()
+    else:
+        app_id = session.execute(_open_insert(tuple(values)), params).scalar_one()
+        multirow.insert_rows(
+            session,
+            ApplicationEvent.__table__,
+            [{**e, "application_id": app_id, "reason_code": None} for e in events],
+        )
     row = _Row(
         app_id,
         state,

@@ -75,14 +75,19 @@ def test_full_path_lookup_submit_status_withdraw(api, db):
     sms = db.session.scalar(select(SmsMessage).order_by(SmsMessage.id.desc()))
     assert sms.mobile and "新的消费易申请" in sms.content and sms.category == "notice"
     events = [
-        e.action
+        (e.action, e.from_state, e.to_state, e.version, e.actor_kind, e.reason, e.at)
         for e in db.session.scalars(
             select(ApplicationEvent)
             .where(ApplicationEvent.application_id == app.id)
             .order_by(ApplicationEvent.id)
         )
     ]
-    assert events == ["submit", "assign"]
+    at = app.submitted_at
+    assert events == [
+        ("submit", None, "submitted", 1, "channel", "mbank 渠道提交", at),
+        ("assign", "submitted", "assigned", 2, "system", "自动分派", at),
+    ]
+    assert (app.state, app.version) == ("assigned", 2)
 
     status = api.call("GET", f"/applications/{data['app_no']}")
     assert status.status_code == 200
