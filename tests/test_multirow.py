@@ -27,7 +27,7 @@ def _inserts(db, rows):
     seen: list[tuple[bool, int]] = []
 
     def spy(conn, cursor, statement, params, context, executemany):
-        if statement.lstrip().upper().startswith("INSERT INTO CHANNEL_REQUEST"):
+        if statement.replace('"', "").lstrip().upper().startswith("INSERT INTO CHANNEL_REQUEST"):
             seen.append((executemany, len(params)))
 
     event.listen(db.engine, "before_cursor_execute", spy)

@@ -139,7 +139,7 @@ def test_batched_items_go_in_one_insert_and_not_at_all_on_error(db):
     inserts: list[int] = []
 
     def count(conn, cursor, statement, params, context, executemany):
-        if statement.lstrip().upper().startswith("INSERT INTO OUTBOX_ITEM"):
+        if statement.replace('"', "").lstrip().upper().startswith("INSERT INTO OUTBOX_ITEM"):
             inserts.append(1)
 
     event.listen(db.engine, "before_cursor_execute", count)
