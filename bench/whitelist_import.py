@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.machine import cpu_probe_ms
+
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/portal_wl_bench")
 BRANCHES = ["I01B01", "I01B02", "I01B03", "I01B04"]
 PRODUCTS = [("XFY", 10000, 300000, 4.35, 18), ("KDB", 5000, 200000, 5, 15)]
@@ -170,7 +172,9 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-wl-"))
     app = make_app(args.db, folder)
     app.config["WHITELIST_MAX_ROWS"] = max(args.rows, 1_000_000)
+    probe = [cpu_probe_ms()]
     result = import_once(app, path)
+    probe.append(cpu_probe_ms())
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     reader = reader_rate(path)
     bulk = bulk_load_rate(app, path)
@@ -184,6 +188,7 @@ def main() -> None:
         "reader_rows_per_s": round(reader),
         "bulk_load_rows_per_s": round(bulk),
         "status": result.get("status"),
+        "cpu_probe_ms": round(sum(probe) / 2, 1),  # bench.machine, around the import
     }
     print(json.dumps(out))
 
