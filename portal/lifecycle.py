@@ -221,7 +221,8 @@ def open_application(
 ) -> Result:
     """Create an application: the ``submit`` event, then — when a manager was chosen — the
     ``assign`` transition checked against the table and applied in the same INSERTs (the
-    intake's hot path: one application row, one multi-row event insert, the effects)."""
+    intake's hot path: the application row and its events in one statement on PostgreSQL,
+    an INSERT … RETURNING and one multi-row event insert on SQLite; then the effects)."""
     from portal import application_effects, multirow, outbox
 
     now = values["submitted_at"]
