@@ -20,7 +20,7 @@ INBOX = """<!doctype html><html lang="zh"><head><meta charset="utf-8">
 <title>沙箱短信收件箱</title><meta http-equiv="refresh" content="5">
 <style>body{font-family:sans-serif;margin:2em}td,th{border-bottom:1px solid #ddd;padding:4px 8px}
 </style></head><body><h1>沙箱短信收件箱（最近 {{ msgs|length }} 条）</h1>
-<p>共接收 {{ stats.keys }} 个幂等请求，重复请求 {{ stats.duplicates }} 次。</p>
+<p>共接收 {{ stats["keys"] }} 个幂等请求，重复请求 {{ stats["duplicates"] }} 次。</p>
 <table><tr><th>时间</th><th>手机号</th><th>内容</th><th>回执</th></tr>
 {% for m in msgs %}<tr><td>{{ m.at }}</td><td>{{ m.mobile }}</td><td>{{ m.content }}</td>
 <td>{{ m.status }}</td></tr>{% endfor %}</table></body></html>"""

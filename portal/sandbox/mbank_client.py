@@ -115,15 +115,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "status":
         print(json.dumps(client.status(args.app_no).json(), ensure_ascii=False, indent=2))
         return 0
-    sent = 0
+    sent = tried = 0
     for offer in synced_offers(args.sandbox, 500):
         if args.branch and offer.get("branch") != args.branch:
             continue
+        tried += 1
         resp = client.submit(offer)
         print(resp.status_code, json.dumps(resp.json(), ensure_ascii=False))
         sent += resp.status_code == 201
         if sent >= args.count:
             break
+    if not tried:
+        where = f"网点 {args.branch} " if args.branch else ""
+        print(
+            f"沙箱手机银行中没有{where}已同步的预授信额度：请等待工作台把额度同步到手机银行"
+            "（调度任务，约每分钟一次）后重试",
+            file=sys.stderr,
+        )
+    elif not sent:
+        print("没有一笔申请被受理（见上面的应答）", file=sys.stderr)
     return 0 if sent else 1
 
 

@@ -29,8 +29,10 @@ def test_signed_application_reaches_todo_list_and_sms_inbox(
     assert resp.status_code == 201, resp.text
     app_no = resp.json()["application"]["app_no"]
     drain(app)
+    keys = sandbox.stats()["keys"]
     inbox = httpx.get(sandbox.url + "/sms/inbox").text
     assert "您有一笔新的消费易申请待调查" in inbox
+    assert f"共接收 {keys} 个幂等请求" in inbox, inbox[:600]  # a number, not a method's repr
     assert app_no in client_for("account_manager").get("/workbench/").get_data(as_text=True)
     stats = sandbox.stats()
     assert "application-status" in str(stats)
@@ -41,3 +43,15 @@ def test_signed_application_reaches_todo_list_and_sms_inbox(
     row = db.session.scalar(select(Application).where(Application.app_no == app_no))
     assert row.state == "withdrawn"
     assert client.status(app_no).json()["application"]["status"] == "withdrawn"
+
+
+def test_sandbox_client_says_why_when_no_offer_is_synced(sandbox, capsys):
+    """`python -m portal.sandbox.mbank_client apply` for a branch with no synced offer ends
+    with exit 1 and says why in Chinese, instead of ending silently."""
+    from portal.sandbox import mbank_client
+
+    code = mbank_client.main(
+        ["apply", "--sandbox", sandbox.url, "--portal", "http://127.0.0.1:9", "--branch", "X99"]
+    )
+    assert code == 1
+    assert "沙箱手机银行中没有网点 X99 已同步的预授信额度" in capsys.readouterr().err
