@@ -39,6 +39,8 @@ class Application(Model):
     __table_args__ = (
         UniqueConstraint("channel", "channel_request_id", name="uq_application_channel_request"),
         Index("ix_application_manager_state", "manager_id", "state"),
+        # auto-assignment's tie-break (the manager assigned longest ago): one index probe
+        Index("ix_application_manager_assigned", "manager_id", "assigned_at"),
         Index("ix_application_branch_state", "branch_id", "state"),
         Index("ix_application_state_touched", "state", "last_action_at"),
     )

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.application import Application, ApplicationSettings
@@ -68,18 +68,30 @@ def _managers(branch_id: int):
 
 
 def least_loaded(session: Session, branch_id: int, exclude: tuple[int, ...] = ()) -> Any:
-    """(id, phone) of the branch's least-loaded active account manager, or None."""
+    """(id, phone) of the branch's least-loaded active account manager, or None.
+
+    Load = the manager's open applications; ties go to the manager assigned longest ago
+    (round-robin), then the lower id. Per manager, two index probes — the open ones on
+    (manager_id, state), the latest assignment on (manager_id, assigned_at) — so the cost
+    does not grow with the years of closed applications behind each manager.
+    """
     mgrs = _managers(branch_id).where(StaffUser.id.not_in(exclude) if exclude else True)
     mgrs = mgrs.subquery()
-    open_count = func.count(Application.id).filter(Application.state.in_(lifecycle.OPEN_STATES))
+    open_count = (
+        select(func.count())
+        .where(Application.manager_id == mgrs.c.id, Application.state.in_(lifecycle.OPEN_STATES))
+        .scalar_subquery()
+    )
+    last_assigned = (
+        select(func.max(Application.assigned_at))
+        .where(Application.manager_id == mgrs.c.id)
+        .scalar_subquery()
+    )
     stmt = (
-        select(mgrs.c.id, mgrs.c.phone, open_count.label("n"), func.max(Application.assigned_at))
-        .select_from(mgrs)
-        .outerjoin(Application, and_(Application.manager_id == mgrs.c.id))
-        .group_by(mgrs.c.id, mgrs.c.phone)
+        select(mgrs.c.id, mgrs.c.phone)
         .order_by(
             open_count,
-            func.coalesce(func.max(Application.assigned_at), dt.datetime(1970, 1, 1)),
+            func.coalesce(last_assigned, dt.datetime(1970, 1, 1)),
             mgrs.c.id,
         )
         .limit(1)
