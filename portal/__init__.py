@@ -16,6 +16,26 @@ log = logging.getLogger(__name__)
 
 def create_app(config: Any = None) -> Flask:
     """Build the app: config → database → Redis → AppBuilder → views → security."""
+    app = base_app(config)
+    init_appbuilder(app)
+    from portal.websecurity import init_web_security
+
+    init_web_security(app)
+    from portal.errors import init_errors
+
+    init_errors(app)
+    from portal.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def base_app(config: Any = None) -> Flask:
+    """What every face of the portal shares: config, log redaction, adapters, database, Redis.
+
+    The staff portal (`create_app`) adds Flask-AppBuilder on top; the channel API's own
+    deployment (`portal.channel_app`) adds only the signed API.
+    """
     app = Flask(
         "portal",
         root_path=str(ROOT),
@@ -35,16 +55,6 @@ def create_app(config: Any = None) -> Flask:
     from portal.redis_conn import init_redis
 
     init_redis(app)
-    init_appbuilder(app)
-    from portal.websecurity import init_web_security
-
-    init_web_security(app)
-    from portal.errors import init_errors
-
-    init_errors(app)
-    from portal.cli import register_commands
-
-    register_commands(app)
     return app
 
 

@@ -13,7 +13,7 @@ import datetime as dt
 import secrets
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, text
+from sqlalchemy import and_, bindparam, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -21,7 +21,15 @@ from models.application import ChannelRequest
 from models.bureau import CreditAuthorization
 from models.customer import Customer
 from models.whitelist import BlacklistEntry, Offer
-from portal import application_effects, assignment, intake_input, lifecycle, offers
+from portal import (
+    application_effects,
+    assignment,
+    intake_input,
+    lifecycle,
+    multirow,
+    offers,
+    statement_batch,
+)
 from portal.channel_keys import KeyInfo
 from portal.intake_input import ChannelError
 
@@ -37,33 +45,41 @@ def stored_response(session: Session, channel: str, request_id: str) -> tuple[in
     return (row.status_code, row.response) if row else None
 
 
-_STORE = insert(ChannelRequest.__table__)  # constant: the hot path only binds values
-
-
 def _store(session: Session, key: KeyInfo, request_id: str, endpoint: str, status: int, body):
-    session.execute(
-        _STORE,
-        dict(
-            channel=key.channel,
-            request_id=request_id,
-            endpoint=endpoint,
-            status_code=status,
-            response=body,
-            at=dt.datetime.now(),
-        ),
+    multirow.insert_rows(
+        session,
+        ChannelRequest.__table__,
+        [
+            dict(
+                channel=key.channel,
+                request_id=request_id,
+                endpoint=endpoint,
+                status_code=status,
+                response=body,
+                at=dt.datetime.now(),
+            )
+        ],
     )
 
 
-def idempotent(session: Session, key: KeyInfo, request_id: str, endpoint: str, work):
+def idempotent(
+    session: Session, key: KeyInfo, request_id: str, endpoint: str, work, one_statement=False
+):
     """Run `work()` → (status, body) once per (channel, request id), storing its answer.
 
     The happy path does not look first: a repeat fails on the business rules (offer
     already applied, application already withdrawn) or on the unique request id, and
-    only then is the stored first response looked up and returned.
+    only then is the stored first response looked up and returned. `one_statement`: the
+    work's writes and the stored answer go to PostgreSQL as one statement
+    (portal/statement_batch.py; the submission, whose writes are all inserts after one
+    guarded update).
     """
     try:
-        status, body = work()
-        _store(session, key, request_id, endpoint, status, body)
+        if one_statement:
+            status, body = _one_statement(session, key, request_id, endpoint, work)
+        else:
+            status, body = work()
+            _store(session, key, request_id, endpoint, status, body)
         session.commit()
     except (ChannelError, IntegrityError):
         session.rollback()
@@ -74,6 +90,16 @@ def idempotent(session: Session, key: KeyInfo, request_id: str, endpoint: str, w
     except Exception:
         session.rollback()
         raise
+    return status, body
+
+
+def _one_statement(session: Session, key: KeyInfo, request_id: str, endpoint: str, work):
+    try:
+        with statement_batch.collect(session):
+            status, body = work()
+            _store(session, key, request_id, endpoint, status, body)
+    except offers.OfferError as exc:  # the offer's guarded update matched nothing
+        raise ChannelError(409, "OFFER_ALREADY_APPLIED", str(exc)) from None
     return status, body
 
 
@@ -130,11 +156,20 @@ def _offer_stmt():
 
 
 _OFFER_STMT = _offer_stmt()  # built once: the hot path only binds the id
+# PostgreSQL: the same read also draws the ids of the application and its SMS from their
+# sequences, so that the submission's writes can go as one statement (statement_batch)
+_OFFER_STMT_PG = _offer_stmt().add_columns(
+    func.nextval(func.pg_get_serial_sequence("application", "id")).label("application_id"),
+    func.nextval(func.pg_get_serial_sequence("sms_message", "id")).label("sms_id"),
+)
 
 
 def _offer_for(session: Session, key: KeyInfo, offer_id: int, number: str, mobile: str):
     """The offer with its customer, blacklist hit and own active manager, in one query."""
-    row = session.execute(_OFFER_STMT, {"offer_id": offer_id}).first()
+    batch = statement_batch.current(session)
+    row = session.execute(
+        _OFFER_STMT if batch is None else _OFFER_STMT_PG, {"offer_id": offer_id}
+    ).first()
     if (
         row is None
         or row.id_number != number
@@ -148,6 +183,9 @@ def _offer_for(session: Session, key: KeyInfo, offer_id: int, number: str, mobil
         raise ChannelError(422, "OFFER_EXPIRED", "该预授信额度已过期")
     if row.status == "applied":
         raise ChannelError(409, "OFFER_ALREADY_APPLIED", "该预授信额度已申请，请勿重复申请")
+    if batch is not None:
+        batch.give_ids("application", [row.application_id])
+        batch.give_ids("sms_message", [row.sms_id])
     return row
 
 
@@ -168,8 +206,23 @@ def _authorization(session: Session, customer_id: int, auth: dict) -> None:
         signed_at=auth["signed_at"],
         valid_until=auth["signed_at"].date() + dt.timedelta(days=AUTH_VALID_DAYS),
     )
-    if session.execute(_AUTH_UPSERT, values).first() is not None:
+    batch = statement_batch.current(session)
+    if batch is not None:  # with the submission's other writes; checked after them
+        row = {**values, "purpose": "loan_approval", "revoked": False}
+        index = batch.add_rows(CreditAuthorization.__table__, [row], ("authorization_no",))
+
+        def _ours_or_new():
+            if batch.inserted[index] == 0:
+                _check_owner(session, customer_id, auth)
+
+        batch.after(_ours_or_new)
         return
+    if session.execute(_AUTH_UPSERT, values).first() is None:
+        _check_owner(session, customer_id, auth)
+
+
+def _check_owner(session: Session, customer_id: int, auth: dict) -> None:
+    """The authorization number was on file already: it must be this customer's."""
     owner = session.scalar(
         select(CreditAuthorization.customer_id).where(
             CreditAuthorization.authorization_no == auth["ref"]
@@ -197,6 +250,7 @@ def submit(session: Session, key: KeyInfo, body: Any) -> tuple[int, dict]:
         lambda: _submit(
             session, key, rid, offer_id, number, mobile, amount, auth, contract, device
         ),
+        one_statement=True,
     )
 
 

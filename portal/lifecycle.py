@@ -223,7 +223,7 @@ def open_application(
     ``assign`` transition checked against the table and applied in the same INSERTs (the
     intake's hot path: the application row and its events in one statement on PostgreSQL,
     an INSERT … RETURNING and one multi-row event insert on SQLite; then the effects)."""
-    from portal import application_effects, multirow, outbox
+    from portal import application_effects, multirow, outbox, statement_batch
 
     now = values["submitted_at"]
     events = [
@@ -263,7 +263,16 @@ def open_application(
         "assigned_at": now if manager_id else None,
         "last_action_at": now,
     }
-    if session.get_bind().dialect.name == "postgresql":
+    batch = statement_batch.current(session)
+    app_id = batch.take_id("application") if batch is not None else None
+    if app_id is not None:  # one statement with the unit's other writes (the intake)
+        multirow.insert_rows(session, Application.__table__, [{"id": app_id, **params}])
+        multirow.insert_rows(
+            session,
+            ApplicationEvent.__table__,
+            [{**e, "application_id": app_id, "reason_code": None} for e in events],
+        )
+    elif session.get_bind().dialect.name == "postgresql":
         for i, e in enumerate(events):
             params.update({f"e{i}_{c}": e[c] for c in _EVENT_COLUMNS})
         stmt = _open_with_events(tuple(values), len(events))

@@ -34,8 +34,21 @@ def _plain(table: Table):
 
 
 def insert_rows(session, table: Table, rows: list[dict]) -> None:
-    """INSERT the rows (dicts with the same keys) with one statement when they are few."""
+    """INSERT the rows (dicts with the same keys) with one statement when they are few.
+
+    Inside ``statement_batch.collect`` (PostgreSQL) the rows are collected and sent with
+    the unit's other writes in one statement at the end of the block."""
     if not rows:
+        return
+    from portal import statement_batch
+
+    batch = statement_batch.current(session)
+    if batch is not None:
+        groups: dict[frozenset, list[dict]] = {}
+        for row in rows:  # one INSERT per column set
+            groups.setdefault(frozenset(row), []).append(row)
+        for group in groups.values():
+            batch.add_rows(table, group, None)
         return
     columns = tuple(rows[0])
     keys = set(columns)

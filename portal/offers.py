@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from models.whitelist import EodRun, Offer, OfferHistory
+from portal import statement_batch
 
 TRANSITIONS = {
     ("pending", "activate"): "active",
@@ -83,13 +84,20 @@ _APPLY_UPDATE = (
 _HISTORY_INSERT = insert(OfferHistory.__table__)  # constant: the hot path only binds values
 # PostgreSQL: the same UPDATE and its history row in one statement (one round trip, not two);
 # the history row exists only when the UPDATE matched (version check), so its count is the
-# UPDATE's. SQLite has no data-modifying CTEs: there the two statements above run.
-_APPLY_WITH_HISTORY = text(
-    "WITH changed AS (UPDATE offer SET status = :status, version = :version,"
+# UPDATE's. SQLite has no data-modifying CTEs: there the two statements above run. Inside
+# a statement batch (the intake's submission) the UPDATE is the batch's guard: the
+# application's rows are written only if it matched.
+_APPLY_GUARD_UPDATE = (
+    "UPDATE offer SET status = :status, version = :version,"
     " applied_at = :applied_at, updated_at = :at"
-    " WHERE id = :offer_id AND version = :old_version RETURNING id)"
-    " INSERT INTO offer_history (offer_id, event, version, old_status, new_status, at)"
-    " SELECT id, 'applied', :version, :old_status, :status, :at FROM changed"
+    " WHERE id = :offer_id AND version = :old_version RETURNING id"
+)
+_APPLY_GUARD_HISTORY = (
+    "INSERT INTO offer_history (offer_id, event, version, old_status, new_status, at)"
+    " SELECT id, 'applied', :version, :old_status, :status, :at FROM {guard}"
+)
+_APPLY_WITH_HISTORY = text(
+    f"WITH changed AS ({_APPLY_GUARD_UPDATE}) {_APPLY_GUARD_HISTORY.format(guard='changed')}"
 )
 
 
@@ -125,6 +133,23 @@ def mark_applied(
         "applied_at": at or now,
         "at": now,
     }
+    batch = statement_batch.current(session)
+    if batch is not None:
+        batch.set_guard(
+            statement_batch.Guard(
+                "offer.apply",
+                _APPLY_GUARD_UPDATE,
+                (_APPLY_GUARD_HISTORY,),
+                {**params, "old_status": status},
+            )
+        )
+
+        def _matched():
+            if batch.guard_count != 1:
+                raise OfferError("该额度已被申请")
+
+        batch.after(_matched)
+        return
     if session.get_bind().dialect.name == "postgresql":
         done = session.execute(_APPLY_WITH_HISTORY, {**params, "old_status": status}).rowcount
         if done != 1:

@@ -19,7 +19,7 @@ from models.customer import Customer
 from models.jobs import IntegrationCursor
 from models.org import OrgUnit
 from models.sms import SmsMessage, SmsOptOut, SmsTemplate
-from portal import outbox
+from portal import multirow, outbox, statement_batch
 from portal.extensions import db
 from portal.sms_templates import render
 
@@ -163,7 +163,15 @@ def queue_bulk(
     ]
     if not rows:
         return 0
-    ids = session.scalars(_MESSAGE_INSERT, rows).all()
+    batch = statement_batch.current(session)
+    if batch is not None and len(batch.ids.get("sms_message", ())) >= len(rows):
+        # ids drawn beforehand: the rows go with the unit's other writes (the intake)
+        ids = [batch.take_id("sms_message") for _ in rows]
+        multirow.insert_rows(
+            session, SmsMessage.__table__, [{"id": i, **r} for i, r in zip(ids, rows, strict=True)]
+        )
+    else:
+        ids = session.scalars(_MESSAGE_INSERT, rows).all()
     items = []
     for msg_id, row, r in zip(ids, rows, recipients, strict=True):
         if row["state"] == "suppressed":
