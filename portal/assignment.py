@@ -11,12 +11,13 @@ Rules, chosen per institution (application_settings.assign_rule):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from types import SimpleNamespace
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from models.application import Application, ApplicationSettings
@@ -75,19 +76,42 @@ def least_loaded(session: Session, branch_id: int, exclude: tuple[int, ...] = ()
     (manager_id, state), the latest assignment on (manager_id, assigned_at) — so the cost
     does not grow with the years of closed applications behind each manager.
     """
-    mgrs = _managers(branch_id).where(StaffUser.id.not_in(exclude) if exclude else True)
+    params: dict[str, Any] = {"branch_id": branch_id}
+    if exclude:
+        params["exclude"] = list(exclude)
+    return session.execute(_least_loaded_stmt(bool(exclude)), params).first()
+
+
+@functools.cache
+def _least_loaded_stmt(excluding: bool):
+    """Built once (Core columns, bound parameters): the intake calls it per submission
+    without an own manager, and building and caching a fresh statement cost more than
+    the query."""
+    from flask_appbuilder.security.sqla.models import Role, assoc_user_role
+
+    user, app, role = StaffUser.__table__, Application.__table__, Role.__table__
+    mgrs = (
+        select(user.c.id, user.c.phone)
+        .join(assoc_user_role, assoc_user_role.c.user_id == user.c.id)
+        .join(role, role.c.id == assoc_user_role.c.role_id)
+        .where(
+            user.c.org_unit_id == bindparam("branch_id"),
+            user.c.active.is_(True),
+            role.c.name == ROLE_ACCOUNT_MANAGER,
+        )
+    )
+    if excluding:
+        mgrs = mgrs.where(user.c.id.not_in(bindparam("exclude", expanding=True)))
     mgrs = mgrs.subquery()
     open_count = (
         select(func.count())
-        .where(Application.manager_id == mgrs.c.id, Application.state.in_(lifecycle.OPEN_STATES))
+        .where(app.c.manager_id == mgrs.c.id, app.c.state.in_(lifecycle.OPEN_STATES))
         .scalar_subquery()
     )
     last_assigned = (
-        select(func.max(Application.assigned_at))
-        .where(Application.manager_id == mgrs.c.id)
-        .scalar_subquery()
+        select(func.max(app.c.assigned_at)).where(app.c.manager_id == mgrs.c.id).scalar_subquery()
     )
-    stmt = (
+    return (
         select(mgrs.c.id, mgrs.c.phone)
         .order_by(
             open_count,
@@ -96,7 +120,6 @@ def least_loaded(session: Session, branch_id: int, exclude: tuple[int, ...] = ()
         )
         .limit(1)
     )
-    return session.execute(stmt).first()
 
 
 def choose(session: Session, branch_id: int, institution_id: int, own_manager_id: int | None):

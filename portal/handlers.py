@@ -35,9 +35,20 @@ for _op in core_banking.OPERATIONS:
 handler("mbank.offers", batch_size=10)(
     _one_by_one(lambda it: mobile_banking.push_offers(it.idempotency_key, it.payload["offers"]))
 )
-handler("mbank.application_status", batch_size=10)(
-    _one_by_one(lambda it: mobile_banking.push_application_status(it.idempotency_key, it.payload))
-)
+
+
+@handler("mbank.application_status", batch_size=200)
+def _push_statuses(items):
+    """One call per batch (each status keeps its own idempotency key); a failed call
+    fails every item of the batch, and each is retried by the outbox."""
+    try:
+        return mobile_banking.push_application_statuses(
+            [(it.idempotency_key, it.payload) for it in items]
+        )
+    except IntegrationError as exc:
+        return [exc] * len(items)
+
+
 # registers mbank.offer_sync; approval.submit, credit.disburse, core.contract_termination,
 # credit.limit_adjust
 from portal import approval_handlers, offer_sync  # noqa: E402,F401

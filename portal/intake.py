@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, func, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from models.application import ChannelRequest
 from models.bureau import CreditAuthorization
@@ -103,55 +103,53 @@ def _one_statement(session: Session, key: KeyInfo, request_id: str, endpoint: st
     return status, body
 
 
-def _own_manager():
-    """The customer's own manager, if an active account manager of the offer's branch."""
+def _offer_stmt():
+    """The offer, its customer, a blacklist hit and the customer's own manager if an active
+    account manager of the offer's branch — Core columns, so no ORM work per request."""
     from flask_appbuilder.security.sqla.models import Role, assoc_user_role
 
     from models.staff import StaffUser
     from portal.permissions import ROLE_ACCOUNT_MANAGER
 
-    own = aliased(StaffUser, name="own")
+    offer, customer = Offer.__table__, Customer.__table__
+    black, role = BlacklistEntry.__table__, Role.__table__
+    own = StaffUser.__table__.alias("own")
     is_am = (
         select(assoc_user_role.c.user_id)
-        .join(Role, Role.id == assoc_user_role.c.role_id)
-        .where(assoc_user_role.c.user_id == own.id, Role.name == ROLE_ACCOUNT_MANAGER)
+        .join(role, role.c.id == assoc_user_role.c.role_id)
+        .where(assoc_user_role.c.user_id == own.c.id, role.c.name == ROLE_ACCOUNT_MANAGER)
         .exists()
     )
-    cond = and_(
-        own.id == Customer.manager_id,
-        own.active.is_(True),
-        own.org_unit_id == Offer.branch_id,
+    is_own = and_(
+        own.c.id == customer.c.manager_id,
+        own.c.active.is_(True),
+        own.c.org_unit_id == offer.c.branch_id,
         is_am,
     )
-    return own, cond
-
-
-def _offer_stmt():
-    own, cond = _own_manager()
     return (
         select(
-            Offer.id,
-            Offer.status,
-            Offer.version,
-            Offer.expiry_date,
-            Offer.limit_amount,
-            Offer.rate,
-            Offer.customer_id,
-            Offer.product_id,
-            Offer.branch_id,
-            Offer.institution_id,
-            Customer.id_number,
-            Customer.mobile,
-            BlacklistEntry.id.label("blacklisted"),
-            own.id.label("own_id"),
-            own.phone.label("own_phone"),
+            offer.c.id,
+            offer.c.status,
+            offer.c.version,
+            offer.c.expiry_date,
+            offer.c.limit_amount,
+            offer.c.rate,
+            offer.c.customer_id,
+            offer.c.product_id,
+            offer.c.branch_id,
+            offer.c.institution_id,
+            customer.c.id_number,
+            customer.c.mobile,
+            black.c.id.label("blacklisted"),
+            own.c.id.label("own_id"),
+            own.c.phone.label("own_phone"),
         )
-        .join(Customer, Customer.id == Offer.customer_id)
-        .outerjoin(BlacklistEntry, BlacklistEntry.id_number == Customer.id_number)
-        .outerjoin(own, cond)
-        .where(Offer.id == bindparam("offer_id"))
+        .join(customer, customer.c.id == offer.c.customer_id)
+        .outerjoin(black, black.c.id_number == customer.c.id_number)
+        .outerjoin(own, is_own)
+        .where(offer.c.id == bindparam("offer_id"))
         # the row lock the offer's status change needs, taken in this same read
-        .with_for_update(of=Offer)
+        .with_for_update(of=offer)
     )
 
 
@@ -170,6 +168,10 @@ def _offer_for(session: Session, key: KeyInfo, offer_id: int, number: str, mobil
     row = session.execute(
         _OFFER_STMT if batch is None else _OFFER_STMT_PG, {"offer_id": offer_id}
     ).first()
+    if row is None or row.id_number != number or row.mobile != mobile:
+        # not the stored values as sent: validate them (400 with the exact reason), then
+        # compare their normalised form (full-width digits, +86 …)
+        number, mobile = intake_input.identity_values(number, mobile)
     if (
         row is None
         or row.id_number != number
@@ -237,7 +239,7 @@ def submit(session: Session, key: KeyInfo, body: Any) -> tuple[int, dict]:
     body = intake_input.obj(body)
     rid = intake_input.request_id(body)
     offer_id = intake_input.positive_int(body, "offer_id", "预授信额度编号")
-    number, mobile = intake_input.identity(body)
+    number, mobile = intake_input.identity_text(body)  # validated against the offer's customer
     amount = intake_input.amount(body)
     auth = intake_input.authorization(body)
     contract = intake_input.contract(body)

@@ -48,12 +48,27 @@ def request_id(body: dict) -> str:
 
 
 def identity(body: dict) -> tuple[str, str]:
+    return identity_values(*identity_text(body))
+
+
+def identity_text(body: dict) -> tuple[str, str]:
+    """ID number and mobile as sent (present, text; the ID upper-cased), not yet validated.
+
+    The submission compares them with the customer on file first: a value equal to the
+    stored one is valid by construction (validated when it was stored), and only a value
+    that differs goes through ``identity_values`` — the checksum, the number plan and
+    their exact messages, and the normalisations (full-width digits, +86) that may still
+    make it equal. ~0.3 ms of a submission's CPU that a well-formed request never needs.
+    """
+    return text(body, "id_number", "身份证号").upper(), text(body, "mobile", "手机号")
+
+
+def identity_values(number: str, mobile: str) -> tuple[str, str]:
+    """Validate and normalise an ID number and mobile (Chinese message on error)."""
     try:
-        number = parse_resident_id(text(body, "id_number", "身份证号")).number
-        mobile = normalize_mobile(text(body, "mobile", "手机号"))
+        return parse_resident_id(number).number, normalize_mobile(mobile)
     except IdentityError as exc:
         raise bad(str(exc)) from None
-    return number, mobile
 
 
 def positive_int(body: dict, name: str, label: str) -> int:

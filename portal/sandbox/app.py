@@ -111,6 +111,27 @@ def create_sandbox_app(sms_capacity: int = 3000) -> Flask:
         )
         return reply("mbank", outcome, {**result, "duplicate": dup})
 
+    @app.post("/mbank/application-statuses")
+    def mbank_statuses():
+        """Several application status changes, each applied once per its own key."""
+        outcome = fate("mbank", "mbank.application-status")
+        updates = (request.get_json(silent=True) or {}).get("statuses")
+        if not isinstance(updates, list) or not all(
+            isinstance(u, dict) and u.get("key") for u in updates
+        ):
+            abort(400, "statuses: a list of {key, status}")
+        results = []
+        for u in updates:
+            result, dup = state.apply(
+                "mbank",
+                "application-status",
+                u["key"],
+                u.get("status") or {},
+                lambda seq: {"batch": f"MB{seq:010d}", "accepted": 1},
+            )
+            results.append({**result, "duplicate": dup})
+        return reply("mbank", outcome, {"results": results})
+
     # ---- credit bureau (征信)
     @app.post("/bureau/inquiries")
     def bureau_inquiry():
