@@ -150,5 +150,7 @@ def device(body: dict) -> dict | None:
             continue
         if not isinstance(value, str) or len(value) > 64:
             raise bad(f"设备信息 {name} 须为不超过 64 字的字符串")
+        if not value.isprintable():  # control characters, U+0000, lone surrogates
+            raise bad(f"设备信息 {name} 含有不可见或无效字符")
         out[name] = value
     return out

@@ -42,18 +42,21 @@ def insert_rows(session, table: Table, rows: list[dict]) -> None:
         return
     from portal import statement_batch
 
+    groups: dict[frozenset, list[dict]] = {}
+    for row in rows:  # one INSERT per column set (an executemany takes the first row's)
+        groups.setdefault(frozenset(row), []).append(row)
     batch = statement_batch.current(session)
-    if batch is not None:
-        groups: dict[frozenset, list[dict]] = {}
-        for row in rows:  # one INSERT per column set
-            groups.setdefault(frozenset(row), []).append(row)
-        for group in groups.values():
+    for group in groups.values():
+        if batch is not None:
             batch.add_rows(table, group, None)
-        return
-    columns = tuple(rows[0])
-    keys = set(columns)
-    if len(rows) == 1 or len(rows) > MAX_ROWS or any(r.keys() != keys for r in rows[1:]):
+        else:
+            _insert(session, table, group)
+
+
+def _insert(session, table: Table, rows: list[dict]) -> None:
+    if len(rows) == 1 or len(rows) > MAX_ROWS:
         session.execute(_plain(table), rows[0] if len(rows) == 1 else rows)
         return
+    columns = tuple(rows[0])
     params = {f"{c}__{i}": row[c] for i, row in enumerate(rows) for c in columns}
     session.execute(_statement(table, columns, len(rows)), params)

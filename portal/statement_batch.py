@@ -121,12 +121,56 @@ def flush(session: Session, batch: Batch) -> None:
         ensure_ascii=False,
         separators=(",", ":"),
     )
-    counts = session.execute(_statement(shape), params).one()
-    batch.guard_count = counts[0] if batch.guard else 0
-    returning = iter(counts[1:] if batch.guard else counts)
-    batch.inserted = [next(returning) if c else None for _t, _r, c in batch.inserts]
+    if _jsonb_safe(params["rows"]):
+        counts = session.execute(_statement(shape), params).one()
+        batch.guard_count = counts[0] if batch.guard else 0
+        returning = iter(counts[1:] if batch.guard else counts)
+        batch.inserted = [next(returning) if c else None for _t, _r, c in batch.inserts]
+    else:
+        _one_by_one(session, batch)
     for check in batch.checks:
         check()
+
+
+def _jsonb_safe(doc: str) -> bool:
+    """jsonb holds neither U+0000 nor a lone surrogate (PostgreSQL's json columns and
+    SQLite do): text like that goes the statement-by-statement way instead."""
+    if "\\u0000" in doc:
+        return False
+    try:
+        doc.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _one_by_one(session: Session, batch: Batch) -> None:
+    """The same writes and counts, one statement each (values bound as usual)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    from portal import multirow
+
+    batch.guard_count = 0
+    if batch.guard is not None:
+        g = batch.guard
+        follow = "".join(
+            f", g{n + 1} AS ({sql.format(guard='g')})" for n, sql in enumerate(g.follow)
+        )
+        batch.guard_count = session.execute(
+            text(f"WITH g AS ({g.update}){follow} SELECT count(*) FROM g"), g.params
+        ).scalar_one()
+    batch.inserted = []
+    for table, rows, conflict in batch.inserts:
+        if batch.guard is not None and not batch.guard_count:
+            batch.inserted.append(0 if conflict else None)  # as the one statement would
+            continue
+        if conflict:
+            stmt = pg_insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+            done = session.execute(stmt.returning(text("1")), rows).all()
+            batch.inserted.append(len(done))
+        else:
+            multirow.insert_rows(session, table, rows)
+            batch.inserted.append(None)
 
 
 def _json_value(value):

@@ -139,6 +139,9 @@ def _bad_cases():
         ("missing_authorization", "noauth", 422, "AUTHORIZATION_MISSING"),
         ("old_authorization", "oldauth", 422, "AUTHORIZATION_INVALID"),
         ("bad_id_number", "idno", 400, "INVALID_FIELD"),
+        ("bad_mobile", "mobile", 400, "INVALID_FIELD"),
+        ("device_control_character", "device", 400, "INVALID_FIELD"),
+        ("bad_id_number_unknown_offer", "idno_offer", 400, "INVALID_FIELD"),
         ("missing_contract", "nocontract", 400, "MISSING_FIELD"),
     ]
 
@@ -189,8 +192,14 @@ def test_bad_input_refused_nothing_stored(api, db, name, how, status, code):
         del body["authorization"]
     elif how == "oldauth":
         body["authorization"]["signed_at"] = (dt.datetime.now() - dt.timedelta(days=60)).isoformat()
-    elif how == "idno":
+    elif how in ("idno", "idno_offer"):
         body["id_number"] = body["id_number"][:17] + ("0" if body["id_number"][17] != "0" else "1")
+        if how == "idno_offer":  # the format is refused even when no offer matches either
+            body["offer_id"] = 2_000_000_000
+    elif how == "mobile":
+        body["mobile"] = "1234"
+    elif how == "device":
+        body["device"]["os"] = "Android\x00 14"
     elif how == "nocontract":
         del body["contract"]
     before = _counts(db)
@@ -209,6 +218,22 @@ def test_bad_input_refused_nothing_stored(api, db, name, how, status, code):
     assert _counts(db) == before
     db.session.expire_all()
     assert db.session.get(Offer, offer.id).status in ("active", "expired", "revoked")
+
+
+def test_identity_as_typed_on_a_phone_still_matches_the_customer(api, db):
+    """The ID number and mobile are compared with the customer on file first; a value that
+    differs is validated and normalised (full-width digits, +86, spaces) and
+    compared again — so what a phone keyboard sends is accepted as before."""
+    from models.customer import Customer
+
+    offer = fresh_offer()
+    customer = db.session.get(Customer, offer.customer_id)
+    wide = "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in customer.id_number)
+    body = submit_body(offer, id_number=wide, mobile="+86 " + customer.mobile)
+    resp = api.call("POST", "/applications", body)
+    assert resp.status_code == 201, resp.get_json()
+    db.session.expire_all()
+    assert db.session.get(Offer, offer.id).status == "applied"
 
 
 def test_institution_bound_key_sees_only_its_bank(app, db, templates):

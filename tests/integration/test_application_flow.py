@@ -55,3 +55,56 @@ def test_sandbox_client_says_why_when_no_offer_is_synced(sandbox, capsys):
     )
     assert code == 1
     assert "沙箱手机银行中没有网点 X99 已同步的预授信额度" in capsys.readouterr().err
+
+
+def test_status_pushes_reach_mobile_banking_in_one_call_per_batch(app, db, sandbox):
+    """Five submissions' status changes go to mobile banking in one call, each applied once
+    by its own key; a call that fails is retried for every status in it, none twice."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from jobs.worker import run_worker
+    from models.jobs import OutboxItem
+    from portal import outbox
+    from tests.app_factories import ChannelClient, submit_body
+
+    kind, op = "mbank.application_status", "mbank.application-status"
+    drain(app)  # nothing of earlier tests left in flight
+    known = set(db.session.scalars(select(OutboxItem.id).where(OutboxItem.kind == kind)))
+    before = sandbox.stats()
+    key_id, secret = channel_key()
+    api = ChannelClient(app.test_client(), key_id, secret)
+    for _ in range(5):
+        resp = api.call("POST", "/applications", submit_body(fresh_offer()))
+        assert resp.status_code == 201, resp.get_json()
+    db.session.rollback()
+    new = set(db.session.scalars(select(OutboxItem.id).where(OutboxItem.kind == kind))) - known
+    assert len(new) >= 5
+
+    def delta(stats, group):
+        return stats[group].get(op, 0) - before[group].get(op, 0)
+
+    sandbox.configure(mbank={"failure_rate": 1.0})
+    outbox.dispatch()
+    run_worker(app, burst=True)
+    failed = sandbox.stats()
+    assert delta(failed, "calls") == 1  # one call for all of them
+    assert delta(failed, "effects_by_op") == 0
+    db.session.rollback()
+    attempts = db.session.scalars(select(OutboxItem.attempts).where(OutboxItem.id.in_(new))).all()
+    assert set(attempts) == {1}  # every status of the failed call counts one failed attempt
+    sandbox.configure(mbank={"failure_rate": 0.0})
+    db.session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.id.in_(new), OutboxItem.state == "pending")
+        .values(next_attempt_at=dt.datetime(2000, 1, 1))
+    )
+    db.session.commit()
+    drain(app)
+    stats = sandbox.stats()
+    assert delta(stats, "effects_by_op") == len(new)
+    assert delta(stats, "calls") == 2  # the failed call and its one retry
+    assert stats["duplicates"] == before["duplicates"]
+    states = db.session.scalars(select(OutboxItem.state).where(OutboxItem.id.in_(new))).all()
+    assert set(states) == {"done"}
