@@ -1,7 +1,7 @@
 """Benchmark: signed applications/s through the channel API under gunicorn, and the time from
 submission to the account manager's SMS being accepted by the (sandbox) gateway.
 
-    python -m bench.intake --seconds 30 [--concurrency 24] [--web-workers 4] [--rq-workers 1]
+    python -m bench.intake --seconds 30 [--concurrency 8] [--web-workers 4] [--rq-workers 1]
 
 Runs on PostgreSQL (``--database-url``, default a throw-away ``portal_bench`` database on
 127.0.0.1, whose public schema is dropped and recreated) and Redis (``REDIS_URL``, else the
@@ -317,7 +317,7 @@ def sms_latencies(timeout: float = 60) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30)
-    parser.add_argument("--concurrency", type=int, default=24)
+    parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--rq-workers", type=int, default=1)
     parser.add_argument(
