@@ -128,7 +128,9 @@ def notify_rejected(session: Session, row: Any) -> int:
 def apply(session: Session, row: Any, action: str, result, at: dt.datetime) -> None:
     """Write the outbox rows of one transition (called inside it)."""
     ctx = result.ctx
-    if action == "submit" or channel_status(result.from_state) != channel_status(result.to_state):
+    if ctx.get("answered") and action in ("submit", "assign"):
+        pass  # the channel's own submission: its response carries this status (no push)
+    elif action == "submit" or channel_status(result.from_state) != channel_status(result.to_state):
         push_status(session, row, result.to_state, result.version, at)
         ctx["kick"] = True
     if action in ("assign", "reassign") and ctx.get("manager_id"):

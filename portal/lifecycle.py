@@ -297,8 +297,12 @@ def open_application(
         values["channel_request_id"],
         values["offer_id"],
     )
-    result = Result(app_id, "submitted", "submitted", 1)
-    with outbox.batched(session):  # the status push and the manager's SMS: one insert
+    # the channel is answered with the state the application reaches here (its response
+    # carries the status and label), so these two transitions push nothing to mobile
+    # banking: pushes carry the changes after the submission (review, need info, decision,
+    # withdrawal …). The manager's SMS is sent.
+    result = Result(app_id, "submitted", "submitted", 1, {"answered": True})
+    with outbox.batched(session):  # the outbox items (the manager's SMS): one insert
         application_effects.apply(session, row, "submit", result, now)
         if manager_id is not None:
             assigned = Result(
@@ -306,7 +310,7 @@ def open_application(
                 "submitted",
                 state,
                 2,
-                {"manager_id": manager_id, "manager_phone": manager_phone},
+                {"manager_id": manager_id, "manager_phone": manager_phone, "answered": True},
             )
             application_effects.apply(session, row, "assign", assigned, now)
             result.ctx.update(assigned.ctx)

@@ -65,13 +65,15 @@ def test_full_path_lookup_submit_status_withdraw(api, db):
             CreditAuthorization.authorization_no == body["authorization"]["ref"]
         )
     )
+    # the submission's status is in its response: no push for it; the manager's SMS only
+    sms_ids = select(SmsMessage.id).where(SmsMessage.mobile.is_not(None))
     kinds = db.session.scalars(
-        select(OutboxItem.kind)
-        .where(OutboxItem.ref_id.is_not(None))
-        .order_by(OutboxItem.id.desc())
-        .limit(2)
+        select(OutboxItem.kind).where(
+            (OutboxItem.ref_id == app.id) | OutboxItem.ref_id.in_(sms_ids)
+        )
     ).all()
-    assert set(kinds) == {"sms.send", "mbank.application_status"}
+    assert "mbank.application_status" not in kinds and "sms.send" in kinds
+    assert data["status_label"] == "已受理，客户经理处理中"
     sms = db.session.scalar(select(SmsMessage).order_by(SmsMessage.id.desc()))
     assert sms.mobile and "新的消费易申请" in sms.content and sms.category == "notice"
     events = [
@@ -99,6 +101,12 @@ def test_full_path_lookup_submit_status_withdraw(api, db):
     assert wd.status_code == 200, wd.get_json()
     db.session.expire_all()
     assert db.session.get(Application, app.id).state == "withdrawn"
+    pushed = db.session.scalars(
+        select(OutboxItem.payload).where(
+            OutboxItem.ref_id == app.id, OutboxItem.kind == "mbank.application_status"
+        )
+    ).all()
+    assert [(p["status"], p["version"]) for p in pushed] == [("withdrawn", 3)]  # the change
     again = api.call(
         "POST", f"/applications/{data['app_no']}/withdraw", {"request_id": "WD2" + data["app_no"]}
     )
