@@ -1,8 +1,10 @@
 """Application intake (申请受理): the channel submit path and request idempotency.
 
-The submit path is the hot one (hundreds per second): a handful of indexed queries,
-no ORM loading of whole objects, and everything external (the manager's SMS, the
-status push) written to the outbox in the same transaction, never called inline.
+The submit path is the hot one (hundreds per second): on PostgreSQL one read (the offer
+with its customer, blacklist hit and own manager, locked; the new ids drawn) and one write
+(portal/statement_batch.py), no ORM loading of whole objects, and everything external
+(the manager's SMS) written to the outbox in the same transaction, never called inline;
+the channel learns the application's status from the response.
 A channel request id is idempotent: the first response is stored with the business
 change and returned for every repeat.
 """

@@ -10,10 +10,12 @@ only *collects* them, and the one conditional UPDATE the whole unit depends on �
 **guard**, here the offer's status change, set by the offer service — is held too. At
 the end of the block everything goes to the server as one statement:
 
-    WITH g AS (UPDATE offer … WHERE id = … AND version = … RETURNING id),
+    WITH d AS (SELECT CAST(:rows AS jsonb) AS j),
+         g AS (UPDATE offer … WHERE id = … AND version = … RETURNING id),
          g1 AS (INSERT INTO offer_history … SELECT … FROM g),
-         i0 AS (INSERT INTO "t" (…) SELECT * FROM (VALUES (…), (…)) AS v
-                WHERE EXISTS (SELECT FROM g) [ON CONFLICT (…) DO NOTHING RETURNING 1]),
+         i0 AS (INSERT INTO "t" (…) SELECT … FROM jsonb_populate_recordset(NULL::"t",
+                (SELECT j->0 FROM d)) WHERE EXISTS (SELECT FROM g)
+                [ON CONFLICT (…) DO NOTHING RETURNING 1]),
          …
     SELECT (SELECT count(*) FROM g), (SELECT count(*) FROM i0), …
 
@@ -23,8 +25,10 @@ registered (``after``) run in order — "the guard matched exactly one row", "th
 authorization was ours or new" — and may raise; the caller's transaction is then
 rolled back. Rows that must reference a new row's id (events → application, outbox →
 SMS) get ids drawn from the sequences beforehand (``give_ids`` / ``take_id``: the intake
-draws them in its first read). The statement's text is built once per shape (tables,
-columns, row counts), so a request only binds values.
+draws them in its first read). The statement's text is built once per shape (guard,
+tables, columns) and every row's values travel in one JSON parameter, so a request binds
+a handful of parameters to a prepared statement. Text that jsonb cannot hold (U+0000,
+a lone surrogate) makes the batch go statement by statement, with the same counts.
 """
 
 from __future__ import annotations
