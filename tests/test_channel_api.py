@@ -66,13 +66,18 @@ def test_full_path_lookup_submit_status_withdraw(api, db):
         )
     )
     # the submission's status is in its response: no push for it; the manager's SMS only
-    sms_ids = select(SmsMessage.id).where(SmsMessage.mobile.is_not(None))
-    kinds = db.session.scalars(
-        select(OutboxItem.kind).where(
-            (OutboxItem.ref_id == app.id) | OutboxItem.ref_id.in_(sms_ids)
+    pushes = db.session.scalars(
+        select(OutboxItem.id).where(
+            OutboxItem.kind == "mbank.application_status", OutboxItem.ref_id == app.id
         )
     ).all()
-    assert "mbank.application_status" not in kinds and "sms.send" in kinds
+    assert pushes == []
+    assert (
+        db.session.scalar(
+            select(OutboxItem.kind).where(OutboxItem.idempotency_key.like(f"sms:assign:{app.id}:%"))
+        )
+        == "sms.send"
+    )
     assert data["status_label"] == "已受理，客户经理处理中"
     sms = db.session.scalar(select(SmsMessage).order_by(SmsMessage.id.desc()))
     assert sms.mobile and "新的消费易申请" in sms.content and sms.category == "notice"
