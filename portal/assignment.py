@@ -52,18 +52,20 @@ def settings(session: Session, institution_id: int) -> SimpleNamespace:
     return value
 
 
-def _managers(branch_id: int):
-    """Active account managers of a branch (a select of id, phone)."""
+def _managers(branch_id):
+    """Active account managers of a branch (a select of id, phone; Core columns, so it
+    also builds the cached least-loaded statement with `branch_id` a bound parameter)."""
     from flask_appbuilder.security.sqla.models import Role, assoc_user_role
 
+    user, role = StaffUser.__table__, Role.__table__
     return (
-        select(StaffUser.id, StaffUser.phone)
-        .join(assoc_user_role, assoc_user_role.c.user_id == StaffUser.id)
-        .join(Role, Role.id == assoc_user_role.c.role_id)
+        select(user.c.id, user.c.phone)
+        .join(assoc_user_role, assoc_user_role.c.user_id == user.c.id)
+        .join(role, role.c.id == assoc_user_role.c.role_id)
         .where(
-            StaffUser.org_unit_id == branch_id,
-            StaffUser.active.is_(True),
-            Role.name == ROLE_ACCOUNT_MANAGER,
+            user.c.org_unit_id == branch_id,
+            user.c.active.is_(True),
+            role.c.name == ROLE_ACCOUNT_MANAGER,
         )
     )
 
@@ -87,19 +89,8 @@ def _least_loaded_stmt(excluding: bool):
     """Built once (Core columns, bound parameters): the intake calls it per submission
     without an own manager, and building and caching a fresh statement cost more than
     the query."""
-    from flask_appbuilder.security.sqla.models import Role, assoc_user_role
-
-    user, app, role = StaffUser.__table__, Application.__table__, Role.__table__
-    mgrs = (
-        select(user.c.id, user.c.phone)
-        .join(assoc_user_role, assoc_user_role.c.user_id == user.c.id)
-        .join(role, role.c.id == assoc_user_role.c.role_id)
-        .where(
-            user.c.org_unit_id == bindparam("branch_id"),
-            user.c.active.is_(True),
-            role.c.name == ROLE_ACCOUNT_MANAGER,
-        )
-    )
+    user, app = StaffUser.__table__, Application.__table__
+    mgrs = _managers(bindparam("branch_id"))
     if excluding:
         mgrs = mgrs.where(user.c.id.not_in(bindparam("exclude", expanding=True)))
     mgrs = mgrs.subquery()

@@ -16,7 +16,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, union_all, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from models.application import Application, ApplicationEvent
@@ -177,39 +177,6 @@ def _open_insert(columns: tuple[str, ...]):
     return insert(table).values({n: bindparam(n) for n in names}).returning(table.c.id)
 
 
-_EVENT_COLUMNS = (
-    "action",
-    "from_state",
-    "to_state",
-    "version",
-    "actor_id",
-    "actor_kind",
-    "reason",
-    "at",
-)
-
-
-@functools.cache
-def _open_with_events(columns: tuple[str, ...], events: int):
-    """PostgreSQL: the application's INSERT and its events' in one statement (the events
-    select the new id from the INSERT's RETURNING, a data-modifying CTE): one round trip."""
-    ev = ApplicationEvent.__table__
-    opened = _open_insert(columns).cte("opened")
-    rows = [
-        select(
-            opened.c.id,
-            *(bindparam(f"e{i}_{c}", type_=ev.c[c].type) for c in _EVENT_COLUMNS),
-        )
-        for i in range(events)
-    ]
-    source = rows[0] if events == 1 else union_all(*rows)
-    return (
-        insert(ev)
-        .from_select(["application_id", *_EVENT_COLUMNS], source)
-        .returning(ev.c.application_id)
-    )
-
-
 def open_application(
     session: Session,
     values: dict,
@@ -221,8 +188,9 @@ def open_application(
 ) -> Result:
     """Create an application: the ``submit`` event, then — when a manager was chosen — the
     ``assign`` transition checked against the table and applied in the same INSERTs (the
-    intake's hot path: the application row and its events in one statement on PostgreSQL,
-    an INSERT … RETURNING and one multi-row event insert on SQLite; then the effects)."""
+    intake's hot path: inside its statement batch on PostgreSQL, the rows under the id it
+    drew, sent with the submission's other writes; otherwise an INSERT … RETURNING and one
+    multi-row event insert; then the effects)."""
     from portal import application_effects, multirow, outbox, statement_batch
 
     now = values["submitted_at"]
@@ -267,23 +235,13 @@ def open_application(
     app_id = batch.take_id("application") if batch is not None else None
     if app_id is not None:  # one statement with the unit's other writes (the intake)
         multirow.insert_rows(session, Application.__table__, [{"id": app_id, **params}])
-        multirow.insert_rows(
-            session,
-            ApplicationEvent.__table__,
-            [{**e, "application_id": app_id, "reason_code": None} for e in events],
-        )
-    elif session.get_bind().dialect.name == "postgresql":
-        for i, e in enumerate(events):
-            params.update({f"e{i}_{c}": e[c] for c in _EVENT_COLUMNS})
-        stmt = _open_with_events(tuple(values), len(events))
-        app_id = session.execute(stmt, params).scalars().first()
     else:
         app_id = session.execute(_open_insert(tuple(values)), params).scalar_one()
-        multirow.insert_rows(
-            session,
-            ApplicationEvent.__table__,
-            [{**e, "application_id": app_id, "reason_code": None} for e in events],
-        )
+    multirow.insert_rows(
+        session,
+        ApplicationEvent.__table__,
+        [{**e, "application_id": app_id, "reason_code": None} for e in events],
+    )
     row = _Row(
         app_id,
         state,

@@ -82,11 +82,9 @@ _APPLY_UPDATE = (
     )
 )
 _HISTORY_INSERT = insert(OfferHistory.__table__)  # constant: the hot path only binds values
-# PostgreSQL: the same UPDATE and its history row in one statement (one round trip, not two);
-# the history row exists only when the UPDATE matched (version check), so its count is the
-# UPDATE's. SQLite has no data-modifying CTEs: there the two statements above run. Inside
-# a statement batch (the intake's submission) the UPDATE is the batch's guard: the
-# application's rows are written only if it matched.
+# Inside a statement batch (the intake's submission on PostgreSQL) the same UPDATE is the
+# batch's guard and the history row follows it in the one statement: the application's rows
+# are written only if it matched. Elsewhere the two statements above run.
 _APPLY_GUARD_UPDATE = (
     "UPDATE offer SET status = :status, version = :version,"
     " applied_at = :applied_at, updated_at = :at"
@@ -95,9 +93,6 @@ _APPLY_GUARD_UPDATE = (
 _APPLY_GUARD_HISTORY = (
     "INSERT INTO offer_history (offer_id, event, version, old_status, new_status, at)"
     " SELECT id, 'applied', :version, :old_status, :status, :at FROM {guard}"
-)
-_APPLY_WITH_HISTORY = text(
-    f"WITH changed AS ({_APPLY_GUARD_UPDATE}) {_APPLY_GUARD_HISTORY.format(guard='changed')}"
 )
 
 
@@ -149,11 +144,6 @@ def mark_applied(
                 raise OfferError("该额度已被申请")
 
         batch.after(_matched)
-        return
-    if session.get_bind().dialect.name == "postgresql":
-        done = session.execute(_APPLY_WITH_HISTORY, {**params, "old_status": status}).rowcount
-        if done != 1:
-            raise OfferError("该额度已被申请")
         return
     if session.execute(_APPLY_UPDATE, params).rowcount != 1:
         raise OfferError("该额度已被申请")
