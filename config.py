@@ -78,6 +78,10 @@ class BaseConfig:
     WHITELIST_ZIP_MAX_UNCOMPRESSED = _env_int("WHITELIST_ZIP_MAX_UNCOMPRESSED", 2 * 1024**3)
     WHITELIST_ZIP_MAX_RATIO = _env_int("WHITELIST_ZIP_MAX_RATIO", 200)  # per entry
     WHITELIST_ERROR_REPORT_MAX = _env_int("WHITELIST_ERROR_REPORT_MAX", 100_000)  # rows listed
+    # files at least this large are parsed and validated in a second process (whitelist_reader)
+    WHITELIST_READER_PROCESS_MIN_BYTES = _env_int(
+        "WHITELIST_READER_PROCESS_MIN_BYTES", 2 * 1024 * 1024
+    )
     WHITELIST_IMPORT_DIR = os.environ.get("WHITELIST_IMPORT_DIR")  # None → <instance>/imports
     WHITELIST_SYNC_INTERVAL = _env_int("WHITELIST_SYNC_INTERVAL", 60)  # mobile-banking delta
     WHITELIST_SYNC_BATCH = _env_int("WHITELIST_SYNC_BATCH", 2000)  # offers per outbox item

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-from sqlalchemy import inspect
+if TYPE_CHECKING:  # Flask is imported where an app is built (the package stays light to import)
+    from flask import Flask
+
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ def base_app(config: Any = None) -> Flask:
     The staff portal (`create_app`) adds Flask-AppBuilder on top; the channel API's own
     deployment (`portal.channel_app`) adds only the signed API.
     """
+    from flask import Flask
+
     app = Flask(
         "portal",
         root_path=str(ROOT),
@@ -127,6 +130,8 @@ def schema_ready(app: Flask) -> bool:
     from portal.extensions import db
 
     with app.app_context():
+        from sqlalchemy import inspect
+
         return inspect(db.engine).has_table("ab_permission_view") and inspect(db.engine).has_table(
             "customer"
         )

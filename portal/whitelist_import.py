@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 from flask import current_app
-from python_calamine import CalamineError, load_workbook
 from sqlalchemy import select
 
 from models.org import OrgUnit
@@ -27,26 +26,18 @@ from models.staff import StaffUser
 from models.whitelist import Product, WhitelistImport
 from portal import audit
 from portal import whitelist_merge as merge
+from portal import whitelist_reader as reader
 from portal.extensions import db
 from portal.scoping import Scope, apply_scope, scope_for
 from portal.upload_safety import UnsafeFile, check_spreadsheet
 from portal.whitelist_progress import set_progress
-from portal.whitelist_rows import Context, ProductRule, RowValidator
-from portal.whitelist_workbook import (
-    COLUMNS,
-    SHEET,
-    header_map,
-    template_bytes,
-    write_error_report,
-)
+from portal.whitelist_reader import ImportRejected
+from portal.whitelist_rows import Context, ProductRule
+from portal.whitelist_workbook import template_bytes, write_error_report
 from portal.whitelist_writer import ChunkWriter, customer_numbers
 
 log = logging.getLogger(__name__)
 CHUNK = 20_000
-
-
-class ImportRejected(ValueError):
-    """The whole file was refused (Chinese message); nothing was written."""
 
 
 def import_dir() -> Path:
@@ -222,26 +213,17 @@ def _process(session, imp: WhitelistImport, started: float) -> dict:
     scope = scope_for(user)
     ctx = load_context(session, scope, dt.date.today())
     session.commit()  # release read locks before the long transaction
-    try:
-        sheet = _open_sheet(path)
-    except CalamineError as exc:
-        raise ImportRejected("无法读取工作簿，文件可能已损坏") from exc
-    total = max(sheet.total_height, sheet.height) - 1
     cap = current_app.config["WHITELIST_MAX_ROWS"]
-    if total > cap:
-        raise ImportRejected(f"文件共 {total:,} 行，超过单次导入上限 {cap:,} 行，请拆分后上传")
-    rows = sheet.iter_rows()
-    header = next(rows, None)
-    if header is None:
-        raise ImportRejected("文件没有内容")
-    cols, missing = header_map(header)
-    if missing:
-        raise ImportRejected(
-            "表头与模板不一致，缺少列：" + "、".join(missing) + "。请下载最新模板填写"
-        )
-    order = [cols.get(c.key) for c in COLUMNS]
-    validator = RowValidator(ctx)
     report_cap = current_app.config["WHITELIST_ERROR_REPORT_MAX"]
+    apart = imp.file_size >= current_app.config["WHITELIST_READER_PROCESS_MIN_BYTES"]
+    stream = reader.messages(path, ctx, cap, report_cap, CHUNK, apart)
+    with contextlib.closing(stream):  # a reading process is stopped whatever happens
+        # the sheet is parsed before the first message (header and row cap checked)
+        total = next(stream)[1]
+        return _load(imp, stream, total, started)
+
+
+def _load(imp: WhitelistImport, stream, total: int, started: float) -> dict:
     errors: list[tuple[int, list, dict]] = []
     n_rows = n_err = 0
     set_progress(imp.id, phase="validating", done=0, total=total, started=time.time())
@@ -250,10 +232,6 @@ def _process(session, imp: WhitelistImport, started: float) -> dict:
         try:
             merge.create_stage(conn)
             bulk = None if imp.dry_run else merge.prepare(conn, total, imp.id)
-            buf: list[tuple] = []
-            width = len(header)
-            identity = width == len(order) and order == list(range(len(order)))
-            validate = validator.validate
             # bulk mode: the customers on file before this import, read once (ChunkWriter)
             existing = customer_numbers(conn) if bulk is not None else None
             writer = ChunkWriter(conn, imp.id, dt.datetime.now(), not imp.dry_run, existing)
@@ -261,29 +239,12 @@ def _process(session, imp: WhitelistImport, started: float) -> dict:
             # cyclic GC would scan the growing set of live ones again and again (~10 % of
             # the loop); it is back on as soon as the rows are read
             with writer, _gc_paused():
-                for row_no, raw in enumerate(rows, start=2):
-                    if len(raw) < width:
-                        raw = [*raw, *([""] * (width - len(raw)))]
-                    values = raw if identity else [raw[i] if i is not None else "" for i in order]
-                    if not any(values) and all(v == "" or v is None for v in values):
-                        continue
-                    n_rows += 1
-                    if n_rows > cap:
-                        raise ImportRejected(f"文件超过单次导入上限 {cap:,} 行，请拆分后上传")
-                    staged, errs = validate(row_no, values)
-                    if staged is not None:
-                        buf.append(staged)
-                    else:
-                        n_err += 1
-                        if len(errors) < report_cap:
-                            errors.append((row_no, values, errs))
-                    if len(buf) >= CHUNK:
-                        writer.put(buf)
-                        buf = []
-                    if n_rows % CHUNK == 0:
-                        set_progress(imp.id, done=n_rows)
-                writer.put(buf)
-            del validator, rows, sheet, existing  # the workbook is not needed for the merge
+                for msg in stream:
+                    _kind, staged, errs, n_rows, n_err = msg
+                    writer.put(staged)
+                    errors.extend(errs)
+                    set_progress(imp.id, done=n_rows)
+            del existing
             set_progress(imp.id, phase="merging", done=n_rows)
             merge.restore_keys(conn, bulk)
             direct = writer.figures
@@ -342,9 +303,3 @@ def _gc_paused():
     finally:
         if was:
             gc.enable()
-
-
-def _open_sheet(path: Path):
-    wb = load_workbook(str(path))
-    names = wb.sheet_names
-    return wb.get_sheet_by_name(SHEET if SHEET in names else names[0])

@@ -50,6 +50,17 @@ def products(db):
     return db
 
 
+@pytest.fixture(params=["in_process", "apart"])
+def reading(request, app):
+    """Both ways a sheet is read: in the import's process, and (large files) in a second
+    process (portal.whitelist_reader); every file counts as large for "apart"."""
+    key = "WHITELIST_READER_PROCESS_MIN_BYTES"
+    old = app.config[key]
+    app.config[key] = 0 if request.param == "apart" else 1 << 40
+    yield request.param
+    app.config[key] = old
+
+
 def marketer(db):
     return db.session.scalars(select(StaffUser).where(StaffUser.username == "marketing1")).one()
 
@@ -139,7 +150,7 @@ RULES = [
 ]
 
 
-def test_every_row_rule_and_excel_trap(products, db, tmp_path):
+def test_every_row_rule_and_excel_trap(products, db, tmp_path, reading):
     rows = [row(**over) for over, _ in RULES]
     lower_x = next(i for i in IDS if i.endswith("X"))
     rows.append(row(id=lower_x.lower()))  # lowercase x: accepted
@@ -337,7 +348,7 @@ def test_hostile_files_are_refused_and_write_nothing(
     assert after == before
 
 
-def test_wrong_headers_rejected(products, db, tmp_path):
+def test_wrong_headers_rejected(products, db, tmp_path, reading):
     before = counts(db)
     path = write_workbook(tmp_path / "h.xlsx", [row()], headers=["身份证", "名字", "电话"])
     with path.open("rb") as fh:
@@ -350,7 +361,7 @@ def test_wrong_headers_rejected(products, db, tmp_path):
     assert counts(db) == before
 
 
-def test_row_cap(products, db, tmp_path, app):
+def test_row_cap(products, db, tmp_path, app, reading):
     app.config["WHITELIST_MAX_ROWS"] = 2
     try:
         imp, _ = run(db, tmp_path, [row(), row(), row()])
@@ -419,7 +430,7 @@ def test_import_connection_restored(products, db, tmp_path):
 
 
 @pytest.mark.parametrize("bulk", [False, True], ids=["row_merge", "bulk_merge"])
-def test_chunked_writes_match_whole_file_rules(products, db, tmp_path, monkeypatch, bulk):
+def test_chunked_writes_match_whole_file_rules(products, db, tmp_path, monkeypatch, bulk, reading):
     """Chunks of two rows: new customers go straight in, a later chunk's second product for
     a customer an earlier chunk created is merged like any existing customer's, and the
     database rules still see "before this file" for customers that already existed. In bulk
@@ -486,7 +497,7 @@ def test_one_customer_cannot_go_to_two_institutions_in_one_file():
     assert staged is None and "其他法人机构" in " ".join(errs.values())
 
 
-def test_legacy_xls_workbook_imports(products, db, tmp_path):
+def test_legacy_xls_workbook_imports(products, db, tmp_path, reading):
     """A real BIFF8 .xls (as Excel 97–2003 saves it), with a number-typed ID cell refused."""
     import xlwt
 
@@ -541,3 +552,91 @@ def test_new_customers_written_in_multi_row_groups(products, db, tmp_path, monke
     assert sorted((n, name, m, float(lim), float(rate)) for n, name, m, lim, rate in got) == sorted(
         (r[0], r[1], r[2], r[5], round(r[6], 4)) for r in rows
     )
+
+
+def test_reading_process_dies_import_fails_and_writes_nothing(
+    products, db, tmp_path, monkeypatch, app
+):
+    """The second process is killed while it is still sending rows: the import fails with
+    nothing written (no customer, offer or history), and once re-run it commits them all."""
+    import subprocess
+
+    from portal import whitelist_reader
+
+    monkeypatch.setitem(app.config, "WHITELIST_READER_PROCESS_MIN_BYTES", 0)
+    monkeypatch.setattr(svc, "CHUNK", 1)  # a message per row: far more than a pipe holds
+    rows = [row() for _ in range(600)]
+    children: list[subprocess.Popen] = []
+    real_popen = subprocess.Popen
+
+    def popen(*args, **kwargs):
+        children.append(real_popen(*args, **kwargs))
+        return children[-1]
+
+    real_messages = whitelist_reader.messages
+
+    def killed_after_the_parse(*args, **kwargs):
+        stream = real_messages(*args, **kwargs)
+        yield next(stream)  # the sheet is parsed; the child now validates and sends
+        children[-1].kill()
+        yield from stream
+
+    monkeypatch.setattr(whitelist_reader.subprocess, "Popen", popen)
+    monkeypatch.setattr(whitelist_reader, "messages", killed_after_the_parse)
+    before = counts(db)
+    path = write_workbook(tmp_path / "dies.xlsx", rows)
+    with path.open("rb") as fh:
+        imp, _ = svc.submit(db.session, marketer(db), fh, "dies.xlsx", "valid_only", False, False)
+    with pytest.raises(whitelist_reader.ReaderFailed):
+        svc.run_import(imp.id)
+    db.session.refresh(imp)
+    assert imp.status == "failed" and "未写入任何数据" in imp.message
+    assert counts(db) == before
+    monkeypatch.setattr(whitelist_reader, "messages", real_messages)
+    result = svc.run_import(imp.id)
+    assert result["status"] == "committed" and result["offers_created"] == 600
+    assert counts(db)[:2] == (before[0] + 600, before[1] + 600)
+    assert all(c.poll() is not None for c in children)  # no reading process left behind
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_reading_process_ends_when_the_import_process_is_killed(tmp_path):
+    """SIGKILL to the importing process (a worker killed mid-import): its reading process
+    does not parse on alone."""
+    import subprocess
+    import sys
+    import time
+
+    path = write_workbook(tmp_path / "orphan.xlsx", [row() for _ in range(3000)])
+    script = (
+        "import datetime as dt, os, pathlib, signal, subprocess, sys\n"
+        "from portal import whitelist_reader as r\n"
+        "from portal.whitelist_rows import Context\n"
+        "made = []\n"
+        "real = subprocess.Popen\n"
+        "def popen(*a, **k):\n"
+        "    made.append(real(*a, **k)); return made[-1]\n"
+        "r.subprocess.Popen = popen\n"
+        "ctx = Context({}, set(), {}, dt.date.today())\n"
+        "stream = r.messages(pathlib.Path(sys.argv[1]), ctx, 10**6, 10**6, 1, True)\n"
+        "next(stream)\n"
+        "print(made[0].pid, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == -9, proc.stderr
+    pid = int(proc.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)

@@ -160,7 +160,11 @@ def test_worker_killed_mid_import_merges_nothing_and_rerun_works(app, db, clean,
     with path.open("rb") as fh:
         imp, _ = svc.submit(db.session, user, fh, "kill.xlsx", "valid_only", False)
     before = db.session.scalar(select(func.count()).select_from(Offer))
-    worker = spawn("worker", env={"WHITELIST_TEST_COMMIT_DELAY": "30"})
+    # the worker reads every file in a second process (as it does a large one)
+    worker = spawn(
+        "worker",
+        env={"WHITELIST_TEST_COMMIT_DELAY": "30", "WHITELIST_READER_PROCESS_MIN_BYTES": "0"},
+    )
     deadline = time.monotonic() + 60
     from portal.whitelist_progress import get_progress
 
