@@ -16,9 +16,18 @@ from tests.test_browser import browser, live_url  # noqa: F401  (shared fixtures
 pytestmark = pytest.mark.browser
 
 
-def test_upload_progress_bar_and_error_report(app, live_url, browser, tmp_path, output_dir):  # noqa: F811
+def test_upload_progress_bar_and_error_report(
+    app,
+    live_url,  # noqa: F811
+    browser,  # noqa: F811
+    tmp_path,
+    output_dir,
+    monkeypatch,
+):
     from portal.whitelist_demo import seed_products
 
+    # read in a second process, as a large file is (portal.whitelist_reader)
+    monkeypatch.setitem(app.config, "WHITELIST_READER_PROCESS_MIN_BYTES", 0)
     with app.app_context():
         seed_products()
     data = list(
