@@ -52,21 +52,29 @@ def settings(session: Session, institution_id: int) -> SimpleNamespace:
     return value
 
 
+def is_account_manager(user_id):
+    """EXISTS: the staff user `user_id` (a column or value) has the account-manager role —
+    the one shape of that rule, for the branch's managers here and the intake's own-manager
+    read (portal.intake)."""
+    from flask_appbuilder.security.sqla.models import Role, assoc_user_role
+
+    role = Role.__table__
+    return (
+        select(assoc_user_role.c.user_id)
+        .join(role, role.c.id == assoc_user_role.c.role_id)
+        .where(assoc_user_role.c.user_id == user_id, role.c.name == ROLE_ACCOUNT_MANAGER)
+        .exists()
+    )
+
+
 def _managers(branch_id):
     """Active account managers of a branch (a select of id, phone; Core columns, so it
     also builds the cached least-loaded statement with `branch_id` a bound parameter)."""
-    from flask_appbuilder.security.sqla.models import Role, assoc_user_role
-
-    user, role = StaffUser.__table__, Role.__table__
-    return (
-        select(user.c.id, user.c.phone)
-        .join(assoc_user_role, assoc_user_role.c.user_id == user.c.id)
-        .join(role, role.c.id == assoc_user_role.c.role_id)
-        .where(
-            user.c.org_unit_id == branch_id,
-            user.c.active.is_(True),
-            role.c.name == ROLE_ACCOUNT_MANAGER,
-        )
+    user = StaffUser.__table__
+    return select(user.c.id, user.c.phone).where(
+        user.c.org_unit_id == branch_id,
+        user.c.active.is_(True),
+        is_account_manager(user.c.id),
     )
 
 

@@ -108,25 +108,17 @@ def _one_statement(session: Session, key: KeyInfo, request_id: str, endpoint: st
 def _offer_stmt():
     """The offer, its customer, a blacklist hit and the customer's own manager if an active
     account manager of the offer's branch — Core columns, so no ORM work per request."""
-    from flask_appbuilder.security.sqla.models import Role, assoc_user_role
-
     from models.staff import StaffUser
-    from portal.permissions import ROLE_ACCOUNT_MANAGER
+    from portal.assignment import is_account_manager
 
     offer, customer = Offer.__table__, Customer.__table__
-    black, role = BlacklistEntry.__table__, Role.__table__
+    black = BlacklistEntry.__table__
     own = StaffUser.__table__.alias("own")
-    is_am = (
-        select(assoc_user_role.c.user_id)
-        .join(role, role.c.id == assoc_user_role.c.role_id)
-        .where(assoc_user_role.c.user_id == own.c.id, role.c.name == ROLE_ACCOUNT_MANAGER)
-        .exists()
-    )
     is_own = and_(
         own.c.id == customer.c.manager_id,
         own.c.active.is_(True),
         own.c.org_unit_id == offer.c.branch_id,
-        is_am,
+        is_account_manager(own.c.id),
     )
     return (
         select(
