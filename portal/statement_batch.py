@@ -157,11 +157,9 @@ def _one_by_one(session: Session, batch: Batch) -> None:
     batch.guard_count = 0
     if batch.guard is not None:
         g = batch.guard
-        follow = "".join(
-            f", g{n + 1} AS ({sql.format(guard='g')})" for n, sql in enumerate(g.follow)
-        )
+        ctes = ", ".join(_guard_ctes(g.update, g.follow))
         batch.guard_count = session.execute(
-            text(f"WITH g AS ({g.update}){follow} SELECT count(*) FROM g"), g.params
+            text(f"WITH {ctes} SELECT count(*) FROM g"), g.params
         ).scalar_one()
     batch.inserted = []
     for table, rows, conflict in batch.inserts:
@@ -175,6 +173,13 @@ def _one_by_one(session: Session, batch: Batch) -> None:
         else:
             multirow.insert_rows(session, table, rows)
             batch.inserted.append(None)
+
+
+def _guard_ctes(update: str, follow: tuple[str, ...]) -> list[str]:
+    """The guard as CTE ``g`` and what follows it as ``g1``, ``g2`` … (each reads ``g``)."""
+    return [f"g AS ({update})"] + [
+        f"g{n + 1} AS ({sql.format(guard='g')})" for n, sql in enumerate(follow)
+    ]
 
 
 def _json_value(value):
@@ -198,8 +203,7 @@ def _statement(shape):
     exists = ""
     if guard is not None:
         _name, update, follow = guard
-        ctes.append(f"g AS ({update})")
-        ctes += [f"g{n + 1} AS ({sql.format(guard='g')})" for n, sql in enumerate(follow)]
+        ctes += _guard_ctes(update, follow)
         selects.append("(SELECT count(*) FROM g)")
         exists = " WHERE EXISTS (SELECT FROM g)"
     for k, (table, columns, conflict) in enumerate(inserts):
