@@ -564,8 +564,11 @@ def test_reading_process_dies_import_fails_and_writes_nothing(
     from portal import whitelist_reader
 
     monkeypatch.setitem(app.config, "WHITELIST_READER_PROCESS_MIN_BYTES", 0)
-    monkeypatch.setattr(svc, "CHUNK", 1)  # a message per row: far more than a pipe holds
-    rows = [row() for _ in range(600)]
+    # a message per row, ≈ 250 bytes each: 2,000 rows are far more than the pipe (64 KB) and
+    # our read buffer hold, so the child is still sending when it is killed
+    monkeypatch.setattr(svc, "CHUNK", 1)
+    n_rows = 2000
+    rows = [row() for _ in range(n_rows)]
     children: list[subprocess.Popen] = []
     real_popen = subprocess.Popen
 
@@ -594,8 +597,8 @@ def test_reading_process_dies_import_fails_and_writes_nothing(
     assert counts(db) == before
     monkeypatch.setattr(whitelist_reader, "messages", real_messages)
     result = svc.run_import(imp.id)
-    assert result["status"] == "committed" and result["offers_created"] == 600
-    assert counts(db)[:2] == (before[0] + 600, before[1] + 600)
+    assert result["status"] == "committed" and result["offers_created"] == n_rows
+    assert counts(db)[:2] == (before[0] + n_rows, before[1] + n_rows)
     assert all(c.poll() is not None for c in children)  # no reading process left behind
 
 
