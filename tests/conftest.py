@@ -117,6 +117,15 @@ def app(instance_dir, database_url):
         db.engine.dispose()
 
 
+@pytest.fixture(scope="module")
+def templates(app):
+    """The SMS templates seeded, once per module that asks (applications send SMS)."""
+    from portal.sms_seed import seed_templates
+
+    with app.app_context():
+        seed_templates()
+
+
 @pytest.fixture()
 def db(app):
     from portal.extensions import db as _db

@@ -13,13 +13,7 @@ from models.jobs import OutboxItem
 from portal import application_batch
 from tests.app_factories import make_application
 
-
-@pytest.fixture(scope="module", autouse=True)
-def templates(app):
-    from portal.sms_seed import seed_templates
-
-    with app.app_context():
-        seed_templates()
+pytestmark = pytest.mark.usefixtures("templates")  # SMS templates (conftest)
 
 
 def _age(db, app_id: int, minutes: int) -> None:

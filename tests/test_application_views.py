@@ -17,14 +17,6 @@ from models.jobs import OutboxItem
 from tests.app_factories import ChannelClient, channel_key, fresh_offer, submit_body, user_id
 
 
-@pytest.fixture(scope="module")
-def templates(app):
-    from portal.sms_seed import seed_templates
-
-    with app.app_context():
-        seed_templates()
-
-
 @pytest.fixture()
 def submitted(app, db, templates):
     """A fresh application from the channel, assigned to manager1 (their own customer)."""

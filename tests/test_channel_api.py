@@ -19,14 +19,6 @@ from portal import channel_keys
 from tests.app_factories import ChannelClient, channel_key, fresh_offer, submit_body, user_id
 
 
-@pytest.fixture(scope="module")
-def templates(app):
-    from portal.sms_seed import seed_templates
-
-    with app.app_context():
-        seed_templates()
-
-
 @pytest.fixture()
 def api(app, db, templates):
     key_id, secret = channel_key()

@@ -38,14 +38,6 @@ def lean(app):
         db.engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def templates(app):
-    from portal.sms_seed import seed_templates
-
-    with app.app_context():
-        seed_templates()
-
-
 @pytest.fixture()
 def api(lean, db, templates):
     key_id, secret = channel_key()

@@ -78,14 +78,6 @@ EXPECTED_TARGET = {
 }
 
 
-@pytest.fixture(scope="module")
-def templates(app):
-    from portal.sms_seed import seed_templates
-
-    with app.app_context():
-        seed_templates()
-
-
 def _actor(name: str) -> Actor:
     roles, username, _ = ACTORS[name]
     if username is None:

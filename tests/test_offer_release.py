@@ -22,14 +22,6 @@ from tests.app_factories import (
 )
 
 
-@pytest.fixture(scope="module")
-def templates(app):
-    from portal.sms_seed import seed_templates
-
-    with app.app_context():
-        seed_templates()
-
-
 @pytest.fixture()
 def api(app, db, templates):
     key_id, secret = channel_key()

@@ -545,14 +545,6 @@ def test_an_exception_in_the_block_sends_nothing_on_postgresql(db):
 # --- the intake's submission ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def templates(app):
-    from portal.sms_seed import seed_templates
-
-    with app.app_context():
-        seed_templates()
-
-
 def test_a_submission_writes_with_one_statement_on_postgresql(app, db, templates):
     """A signed submit: on PostgreSQL one write statement carries the offer update and its
     history, the authorization, the application and its events, the SMS, the outbox items
