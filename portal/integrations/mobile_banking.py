@@ -12,10 +12,6 @@ def push_offers(key: str, offers: list[dict]) -> dict:
     return call(CONFIG_KEY, "POST", "/mbank/offers", json={"offers": offers}, idempotency_key=key)
 
 
-def push_application_status(key: str, payload: dict) -> dict:
-    return call(CONFIG_KEY, "POST", "/mbank/application-status", json=payload, idempotency_key=key)
-
-
 def push_application_statuses(updates: list[tuple[str, dict]]) -> list[dict]:
     """Several status changes in one call, each applied once by its own idempotency key;
     returns one result per update, in order. At hundreds of submissions a second, one

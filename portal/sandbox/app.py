@@ -98,16 +98,14 @@ def create_sandbox_app(sms_capacity: int = 3000) -> Flask:
     register_core(app, state, fate, reply, key_or_400)
 
     # ---- mobile banking (手机银行)
-    @app.post("/mbank/<op>")
-    def mbank_op(op: str):
-        if op not in {"offers", "application-status"}:
-            abort(404)
+    @app.post("/mbank/offers")
+    def mbank_push_offers():
         key = key_or_400()
-        outcome = fate("mbank", f"mbank.{op}")
+        outcome = fate("mbank", "mbank.offers")
         body = request.get_json(silent=True) or {}
         count = len(body.get("offers") or []) or 1
         result, dup = state.apply(
-            "mbank", op, key, body, lambda seq: {"batch": f"MB{seq:010d}", "accepted": count}
+            "mbank", "offers", key, body, lambda seq: {"batch": f"MB{seq:010d}", "accepted": count}
         )
         return reply("mbank", outcome, {**result, "duplicate": dup})
 
