@@ -128,9 +128,10 @@ def notify_rejected(session: Session, row: Any) -> int:
 def apply(session: Session, row: Any, action: str, result, at: dt.datetime) -> None:
     """Write the outbox rows of one transition (called inside it)."""
     ctx = result.ctx
-    if ctx.get("answered") and action in ("submit", "assign"):
-        pass  # the channel's own submission: its response carries this status (no push)
-    elif action == "submit" or channel_status(result.from_state) != channel_status(result.to_state):
+    # a change of the status mobile banking shows is pushed, unless the channel's own request
+    # is answered with it ("answered": the submission's auto-assignment, in its 201)
+    changed = channel_status(result.from_state) != channel_status(result.to_state)
+    if changed and not ctx.get("answered"):
         push_status(session, row, result.to_state, result.version, at)
         ctx["kick"] = True
     if action in ("assign", "reassign") and ctx.get("manager_id"):

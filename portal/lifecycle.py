@@ -256,10 +256,10 @@ def open_application(
         values["offer_id"],
     )
     # the channel is answered with the state the application reaches here (its response
-    # carries the status and label), so these two transitions push nothing to mobile
-    # banking: pushes carry the changes after the submission (review, need info, decision,
-    # withdrawal …). The manager's SMS is sent.
-    result = Result(app_id, "submitted", "submitted", 1, {"answered": True})
+    # carries the status and label), so neither the submission (no change of status) nor
+    # its assignment ("answered") pushes to mobile banking: pushes carry the changes after
+    # it (review, need info, decision, withdrawal …). The manager's SMS is sent.
+    result = Result(app_id, "submitted", "submitted", 1)
     with outbox.batched(session):  # the outbox items (the manager's SMS): one insert
         application_effects.apply(session, row, "submit", result, now)
         if manager_id is not None:
