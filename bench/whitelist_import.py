@@ -195,7 +195,8 @@ def main() -> None:
     # memory together, sampled every 10 ms during the import; the sum of each one's own peak
     # (an upper bound: the two need not peak at the same moment) is printed beside it
     own_mb, reader_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, child_peak_mb()
-    peak_mb = max(sampled.peak_mb, own_mb if not reader_mb else 0)
+    # read in this process (a small file): its own peak may fall between two samples
+    peak_mb = sampled.peak_mb if reader_mb else max(sampled.peak_mb, own_mb)
     reader = sum(readers) / 2
     bulk = bulk_load_rate(app, path)
     print(f"import: {result}", file=sys.stderr)

@@ -28,7 +28,6 @@ COLUMNS = [
 ]
 HEADERS = [c.header + ("*" if c.required else "") for c in COLUMNS]
 SHEET = "白名单"
-ACTIONS = ("授信", "撤销")
 
 
 def normalize_header(value: object) -> str:

@@ -2,9 +2,10 @@
 
 `submit()` runs in the request: it stores the upload, refuses unsafe files and
 re-uploads of an already imported file (same SHA-256), records the batch and
-enqueues `jobs.whitelist.run_import(id)`. `run_import()` streams the sheet row by
-row (python-calamine), validates each row, bulk-loads the valid ones into staging,
-applies the database rules, and — unless this is a dry run or an all-or-nothing
+enqueues `jobs.whitelist.run_import(id)`. `run_import()` takes the validated rows of
+the sheet from `portal.whitelist_reader` (in a second process for a large file), writes
+them as they come (new customers directly, the rest into staging), applies the database
+rules, and — unless this is a dry run or an all-or-nothing
 import with errors — merges in the same single transaction. Progress lives in Redis.
 """
 
@@ -244,7 +245,6 @@ def _load(imp: WhitelistImport, stream, total: int, started: float) -> dict:
                     writer.put(staged)
                     errors.extend(errs)
                     set_progress(imp.id, done=n_rows)
-            del existing
             set_progress(imp.id, phase="merging", done=n_rows)
             merge.restore_keys(conn, bulk)
             direct = writer.figures

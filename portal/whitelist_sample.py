@@ -14,7 +14,7 @@ from pathlib import Path
 from openpyxl import Workbook
 from stdnum.cn import ric
 
-from portal.whitelist_workbook import HEADERS, SHEET
+from portal.whitelist_columns import HEADERS, SHEET
 
 AREAS = ("440103", "440104", "440106", "440111", "440303", "440304", "440105", "440112")
 PREFIXES = ("138", "139", "136", "137", "150", "151", "152", "158", "159", "186", "187", "188")

@@ -14,15 +14,7 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from portal.exports import safe_cell
-from portal.whitelist_columns import (  # noqa: F401 — the format's columns, re-exported
-    ACTIONS,
-    COLUMNS,
-    HEADERS,
-    SHEET,
-    Column,
-    header_map,
-    normalize_header,
-)
+from portal.whitelist_columns import COLUMNS, HEADERS, SHEET
 
 _RED = PatternFill("solid", fgColor="FFC7CE")
 _HEAD = PatternFill("solid", fgColor="DDEBF7")

@@ -20,9 +20,9 @@ from models.whitelist import BlacklistEntry, Offer, OfferHistory, WhitelistImpor
 from portal import whitelist_import as svc
 from portal import whitelist_merge as wl_merge
 from portal.upload_safety import UnsafeFile
+from portal.whitelist_columns import HEADERS
 from portal.whitelist_demo import seed_products
 from portal.whitelist_sample import id_numbers, write_workbook
-from portal.whitelist_workbook import HEADERS
 
 IDS = id_numbers(random.Random(20261122))
 FUTURE = (dt.date.today() + dt.timedelta(days=60)).isoformat()
@@ -501,7 +501,7 @@ def test_legacy_xls_workbook_imports(products, db, tmp_path, reading):
     """A real BIFF8 .xls (as Excel 97–2003 saves it), with a number-typed ID cell refused."""
     import xlwt
 
-    from portal.whitelist_workbook import SHEET
+    from portal.whitelist_columns import SHEET
 
     good, second = row(), row(limit=12000.0)
     book = xlwt.Workbook(encoding="utf-8")
