@@ -111,7 +111,9 @@ class BaseConfig:
     FAB_API_SWAGGER_UI = False
     FAB_PASSWORD_COMPLEXITY_ENABLED = True
     # FAB_PASSWORD_COMPLEXITY_VALIDATOR (a function) is set by create_app: portal.passwords
-    FAB_API_MAX_PAGE_SIZE = 100
+    # Largest page of any list or REST API (psize_<View>=, q=(page_size:)); more is cut to it.
+    PORTAL_MAX_PAGE_SIZE = _env_int("PORTAL_MAX_PAGE_SIZE", 100)
+    FAB_API_MAX_PAGE_SIZE = PORTAL_MAX_PAGE_SIZE  # FAB's own setting, kept equal
 
     # Chinese first
     BABEL_DEFAULT_LOCALE = "zh"

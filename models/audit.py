@@ -19,6 +19,9 @@ EVENT_LABELS = {
     "update": "修改记录",
     "delete": "删除记录",
     "unmask": "查看明文",
+    "masked_lookup": "按完整号码查询",
+    "masked_search": "脱敏字段查询",
+    "masked_search_refused": "脱敏字段查询被拒",
     "import": "导入",
     "export": "导出",
     "approval_policy_saved": "审批策略变更",
@@ -35,6 +38,8 @@ TARGET_LABELS = {
     "approval_case": "审批",
     "credit_line": "额度",
     "contract": "合同",
+    "blacklist_entry": "黑名单",
+    "sms_message": "短信记录",
 }
 
 

@@ -12,7 +12,7 @@ from models.org import OrgUnit
 from models.staff import StaffUser
 from models.types import code_string
 from portal.identity import parse_resident_id
-from portal.masking import mask_id_number, mask_mobile, mask_name
+from portal.masking import MOBILE, RESIDENT_ID, mask_id_number, mask_mobile, mask_name
 
 
 class Customer(Model):
@@ -44,6 +44,8 @@ class Customer(Model):
     manager: Mapped[StaffUser | None] = relationship(StaffUser, foreign_keys=[manager_id])
 
     __scope__ = {"institution": "institution_id", "branch": "branch_id", "owner": "manager_id"}
+    # shown masked everywhere; searched by the complete value only (portal/masked_search.py)
+    __masked__ = {"id_number": RESIDENT_ID, "mobile": MOBILE}
 
     @validates("id_number")
     def _derive_from_id(self, _key: str, value: str) -> str:

@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, fun
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.org import OrgUnit
-from portal.masking import mask_mobile
+from portal.masking import MOBILE, mask_mobile
 
 SMS_CATEGORIES = {"marketing": "营销类", "notice": "通知类"}
 SMS_STATES = {
@@ -75,6 +75,7 @@ class SmsMessage(Model):
     delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
     __scope__ = {"institution": "institution_id", "branch": "branch_id"}
+    __masked__ = {"mobile": MOBILE}  # searched by the complete value only
 
     @property
     def mobile_masked(self) -> str:

@@ -25,7 +25,7 @@ from models.customer import Customer
 from models.org import OrgUnit
 from models.staff import StaffUser
 from models.types import code_string
-from portal.masking import mask_id_number
+from portal.masking import RESIDENT_ID, mask_id_number
 
 OFFER_STATES = {
     "pending": "待发布",
@@ -92,6 +92,7 @@ class BlacklistEntry(Model):
     institution: Mapped[OrgUnit | None] = relationship(OrgUnit)
 
     __scope__ = {"institution": "institution_id"}
+    __masked__ = {"id_number": RESIDENT_ID}  # searched by the complete value only
 
     @property
     def id_number_masked(self) -> str:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+# Kinds of masked column. A model names its masked columns once, e.g.
+# ``__masked__ = {"id_number": RESIDENT_ID}``; every list and API over it then searches them
+# by the complete value only (portal/masked_search.py, views/list_guard.py).
+RESIDENT_ID = "resident_id"
+MOBILE = "mobile"
+
 
 def mask_id_number(value: str | None) -> str:
     """4401**********123X: keep the first 4 and last 4 characters."""

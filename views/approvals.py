@@ -20,6 +20,7 @@ from models.whitelist import Product
 from portal import approval_decision, approval_policy, approval_queue
 from portal.approval_policy import PolicyError
 from portal.approval_queue import QueueError
+from portal.list_args import record_id
 from portal.permissions import (
     ACTION_APPROVE,
     METHOD_PERMISSION_NAME,
@@ -55,12 +56,10 @@ class ApprovalQueueView(BaseView):
     def index(self):
         s, scope, user = _db(), current_scope(), g.user
         after = None
-        if request.args.get("after_at") and request.args.get("after_id", "").isdigit():
+        after_id = record_id(request.args.get("after_id"))
+        if request.args.get("after_at") and after_id is not None:
             try:
-                after = (
-                    dt.datetime.fromisoformat(request.args["after_at"]),
-                    int(request.args["after_id"]),
-                )
+                after = (dt.datetime.fromisoformat(request.args["after_at"]), after_id)
             except ValueError:
                 abort(400)
         mine = request.args.get("mine") == "1"

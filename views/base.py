@@ -1,4 +1,5 @@
-"""Base classes every portal view derives from: scoped by portal.scoping, permissions pinned."""
+"""Base classes every portal view derives from: scoped by portal.scoping, permissions pinned,
+list arguments checked and masked columns guarded (views/list_guard.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from flask_appbuilder.models.sqla.filters import FilterEqual
 
 from portal.permissions import METHOD_PERMISSION_NAME
 from portal.scoping import SCOPE_BASE_FILTERS, ScopeFilter
+from views.list_guard import ListGuardMixin, RestListGuardMixin
 
 
 def scoped(*extra: list) -> list:
@@ -66,9 +68,10 @@ class GuardedActionsMixin:
         return action.func(items)
 
 
-class ScopedModelView(GuardedActionsMixin, ModelView):
+class ScopedModelView(GuardedActionsMixin, ListGuardMixin, ModelView):
     """A ModelView whose every route — bulk actions included — sees only rows in scope
-    (``SCOPE_BASE_FILTERS``; actions via :class:`GuardedActionsMixin`)."""
+    (``SCOPE_BASE_FILTERS``; actions via :class:`GuardedActionsMixin`), with list arguments
+    checked and masked columns searched by complete value only (:class:`ListGuardMixin`)."""
 
     base_filters = SCOPE_BASE_FILTERS
     method_permission_name = METHOD_PERMISSION_NAME
@@ -77,8 +80,9 @@ class ScopedModelView(GuardedActionsMixin, ModelView):
     exclude_route_methods = {"download"}
 
 
-class ScopedModelRestApi(ModelRestApi):
-    """REST API over a model, restricted to the caller's scope (list, get, put, delete)."""
+class ScopedModelRestApi(RestListGuardMixin, ModelRestApi):
+    """REST API over a model, restricted to the caller's scope (list, get, put, delete), with
+    ``q=`` checked and masked columns searched by complete value only (RestListGuardMixin)."""
 
     base_filters = SCOPE_BASE_FILTERS
     method_permission_name = METHOD_PERMISSION_NAME

@@ -197,7 +197,8 @@ class CustomerApi(ScopedModelRestApi):
         "manager_id",
     ]
     show_columns = list_columns
-    search_columns = ["name", "branch_id", "manager_id"]
+    # id_number / mobile: "eq" with the complete value only, audited (views/list_guard.py)
+    search_columns = ["name", "id_number", "mobile", "branch_id", "manager_id"]
 
     def pre_get(self, data) -> None:  # noqa: D401 - FAB hook
         if g.user is None:

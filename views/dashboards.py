@@ -10,6 +10,7 @@ from flask_appbuilder.security.decorators import has_access
 
 from portal import dashboard_data, dashboards, role_dashboards
 from portal.extensions import db
+from portal.list_args import record_id
 from portal.permissions import METHOD_PERMISSION_NAME, RESOURCE_DASHBOARD
 from portal.scoping import current_scope
 
@@ -51,7 +52,7 @@ class DashboardView(BaseView):
         today = dt.date.today()
         end = _date("end", today)
         start = min(_date("start", end - dt.timedelta(days=29)), end)
-        node = request.args.get("node", type=int)
+        node = record_id(request.args.get("node"))
         narrowed = dashboard_data.narrow(db.session, scope, node)
         filters = dashboard_data.Filters(start, end, narrowed)
         if kind == "customers":

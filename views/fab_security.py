@@ -5,6 +5,8 @@ The class names stay FAB's (endpoints and permission names are derived from them
 * the model views get :class:`views.base.GuardedActionsMixin` — an unknown bulk action
   or a missing permission is a 403 (FAB crashes with a 500, even for anonymous), and
   rows are loaded through ``base_filters``; the upload-folder ``download`` route is off;
+* and :class:`views.list_guard.ListGuardMixin` — bad page, page size, sort and filter
+  arguments are dropped with a message instead of a 500, the page size is capped;
 * the admin password reset (``/resetpassword/form?pk=``) only reaches users inside the
   caller's data scope: FAB takes the user id from the query string unchecked, so an
   institution admin could otherwise reset the HQ admin's or another bank's passwords.
@@ -18,11 +20,12 @@ from flask_babel import lazy_gettext
 
 from portal.scoping import in_scope
 from views.base import GuardedActionsMixin
+from views.list_guard import ListGuardMixin
 
 _NO_DOWNLOAD = {"download"}
 
 
-class RoleModelView(GuardedActionsMixin, fab.RoleModelView):
+class RoleModelView(GuardedActionsMixin, ListGuardMixin, fab.RoleModelView):
     exclude_route_methods = _NO_DOWNLOAD
     # columns FAB leaves unlabelled (its prettified English would show); catalog: translations/
     label_columns = {
@@ -32,7 +35,7 @@ class RoleModelView(GuardedActionsMixin, fab.RoleModelView):
     }
 
 
-class UserGroupModelView(GuardedActionsMixin, fab.UserGroupModelView):
+class UserGroupModelView(GuardedActionsMixin, ListGuardMixin, fab.UserGroupModelView):
     exclude_route_methods = _NO_DOWNLOAD
     label_columns = {
         "name": lazy_gettext("Name"),
@@ -43,15 +46,15 @@ class UserGroupModelView(GuardedActionsMixin, fab.UserGroupModelView):
     }
 
 
-class PermissionModelView(GuardedActionsMixin, fab.PermissionModelView):
+class PermissionModelView(GuardedActionsMixin, ListGuardMixin, fab.PermissionModelView):
     exclude_route_methods = _NO_DOWNLOAD
 
 
-class ViewMenuModelView(GuardedActionsMixin, fab.ViewMenuModelView):
+class ViewMenuModelView(GuardedActionsMixin, ListGuardMixin, fab.ViewMenuModelView):
     exclude_route_methods = _NO_DOWNLOAD
 
 
-class PermissionViewModelView(GuardedActionsMixin, fab.PermissionViewModelView):
+class PermissionViewModelView(GuardedActionsMixin, ListGuardMixin, fab.PermissionViewModelView):
     exclude_route_methods = _NO_DOWNLOAD
     label_columns = {**fab.PermissionViewModelView.label_columns, "role": lazy_gettext("Role")}
 
