@@ -167,15 +167,16 @@ def _filter(spec: ListSpec, index: int, column: str, values: list[str], result: 
     kind = masked_search.kind_of(spec.datamodel.obj, column)
     cond = None
     if kind is not None:
-        op = flt.arg_name if flt is not None and column in spec.searchable else "?"
-        try:
-            cond = masked_search.condition(column, kind, op, values, spec.may_unmask)
-        except masked_search.Refused as exc:
-            result.problem(f"{exc}，已忽略该条件")
+        op, message = (flt.arg_name if flt is not None else "?"), BAD_FILTER
+        if flt is not None and column in spec.searchable:  # a filter this list offers
+            try:
+                cond = masked_search.condition(column, kind, op, values, spec.may_unmask)
+            except masked_search.Refused as exc:
+                message = f"{exc}，已忽略该条件"
+        if cond is None:
+            result.problem(message)
             result.refused.append(masked_search.refused(column, kind, op, values))
             return None
-        if op == "?":  # a holder of can_unmask, on a column the list does not search
-            flt = None
         values = list(cond.values)
     if flt is None:
         result.problem(BAD_FILTER)

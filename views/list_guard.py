@@ -134,9 +134,10 @@ class RestListGuardMixin:
         cond = None
         kind = masked_search.kind_of(self.datamodel.obj, str(col))
         if kind is not None:
-            op = opr if col in self.search_columns else "?"
             try:
-                cond = masked_search.condition(col, kind, op, value, _may_unmask(self))
+                if col not in self.search_columns:
+                    raise masked_search.Refused("该列不能作为筛选条件")
+                cond = masked_search.condition(col, kind, opr, value, _may_unmask(self))
             except masked_search.Refused as exc:
                 refused = [masked_search.refused(col, kind, str(opr), value)]
                 model, name = self.datamodel.obj, type(self).__name__
