@@ -40,7 +40,7 @@ def _may_unmask(view) -> bool:
 
 
 def _exact_first(filters, model) -> None:
-    """ "Equal to" first among a masked column's operations: the search form's default."""
+    """Put "equal" first among a masked column's operations: the search form's default."""
     for column in getattr(model, "__masked__", None) or {}:
         for table in (filters._all_filters, filters._search_filters):
             if table.get(column):
