@@ -189,9 +189,9 @@ def main() -> None:
         result = import_once(app, path)
     probe.append(cpu_probe_ms())
     readers.append(reader_rate_apart(path))
-    from portal.whitelist_reader import child_peak_mb
+    from portal.child_process import child_peak_mb
 
-    # a large file is read in a second process: the peak is the two processes' resident
+    # every file is read in a second process: the peak is the two processes' resident
     # memory together, sampled every 10 ms during the import; the sum of each one's own peak
     # (an upper bound: the two need not peak at the same moment) is printed beside it
     own_mb, reader_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, child_peak_mb()
