@@ -5,43 +5,22 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import random
 import zipfile
 from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook as openpyxl_load
-from python_calamine import load_workbook
 from sqlalchemy import func, select, text
 
 from models.customer import Customer
-from models.staff import StaffUser
 from models.whitelist import BlacklistEntry, Offer, OfferHistory, WhitelistImport
 from portal import whitelist_import as svc
 from portal import whitelist_merge as wl_merge
 from portal.upload_safety import UnsafeFile
 from portal.whitelist_columns import HEADERS
 from portal.whitelist_demo import seed_products
-from portal.whitelist_sample import id_numbers, write_workbook
-
-IDS = id_numbers(random.Random(20261122))
-FUTURE = (dt.date.today() + dt.timedelta(days=60)).isoformat()
-
-
-def row(**over) -> list:
-    base = {
-        "id": next(IDS),
-        "name": "张三",
-        "mobile": "13812345678",
-        "branch": "I01B01",
-        "product": "XFY",
-        "limit": 50000.0,
-        "rate": 6.5,
-        "expiry": FUTURE,
-        "action": "",
-    }
-    base.update(over)
-    return list(base.values())
+from portal.whitelist_sample import write_workbook
+from tests.workbook_factories import IDS, counts, marketer, report_rows, row
 
 
 @pytest.fixture()
@@ -50,32 +29,17 @@ def products(db):
     return db
 
 
-def marketer(db):
-    return db.session.scalars(select(StaffUser).where(StaffUser.username == "marketing1")).one()
-
-
 def run(db, tmp_path: Path, rows: list, mode="valid_only", dry_run=False, name="wl.xlsx"):
-    path = write_workbook(tmp_path / name, rows)
+    return submit_and_run(db, write_workbook(tmp_path / name, rows), mode, dry_run)
+
+
+def submit_and_run(db, path: Path, mode="valid_only", dry_run=False):
     with path.open("rb") as fh:
-        imp, msg = svc.submit(db.session, marketer(db), fh, name, mode, dry_run, enqueue_job=False)
+        imp, msg = svc.submit(db.session, marketer(db), fh, path.name, mode, dry_run, False)
     if imp.status == "queued":
         svc.run_import(imp.id)
     db.session.refresh(imp)
     return imp, msg
-
-
-def counts(db) -> tuple[int, int, int]:
-    s = db.session
-    return (
-        s.scalar(select(func.count()).select_from(Offer)),
-        s.scalar(select(func.count()).select_from(Customer)),
-        s.scalar(select(func.count()).select_from(OfferHistory)),
-    )
-
-
-def report_rows(imp) -> dict[int, str]:
-    data = load_workbook(imp.error_report).get_sheet_by_index(0).to_python()
-    return {int(r[0]): r[-1] for r in data[1:]}
 
 
 def test_template_round_trip(products, marketing_client, db, tmp_path):
@@ -187,12 +151,13 @@ def test_all_or_nothing_vs_valid_rows(products, db, tmp_path):
 
 
 def test_reimport_same_file_is_a_no_op(products, db, tmp_path):
-    rows = [row(), row()]
-    first, _ = run(db, tmp_path, rows)
+    # one file uploaded twice (a workbook written again differs: its timestamps)
+    path = write_workbook(tmp_path / "twice.xlsx", [row(), row()])
+    first, _ = submit_and_run(db, path)
     assert first.status == "committed"
     before = counts(db)
     n_imports = db.session.scalar(select(func.count()).select_from(WhitelistImport))
-    again, msg = run(db, tmp_path, rows)
+    again, msg = submit_and_run(db, path)
     assert again.id == first.id and "未做任何更改" in msg
     assert counts(db) == before
     assert db.session.scalar(select(func.count()).select_from(WhitelistImport)) == n_imports

@@ -13,8 +13,7 @@ from models.customer import Customer
 from models.whitelist import Offer
 from portal import whitelist_import as svc
 from portal.whitelist_demo import seed_products
-from tests.test_whitelist_import import counts, marketer, report_rows, row
-from tests.workbook_factories import header, layout_workbook
+from tests.workbook_factories import counts, header, layout_workbook, marketer, report_rows, row
 
 TOP = ["身份证号*", "姓名*", "手机号*", "授信信息", None, None, None, None, None]
 LOWER = [None, None, None, *header()[3:]]

@@ -16,8 +16,15 @@ from models.whitelist import BlacklistEntry, WhitelistImport
 from portal import whitelist_import as svc
 from portal.whitelist_demo import seed_products
 from portal.whitelist_sample import write_workbook
-from tests.test_whitelist_import import IDS, counts, marketer, row
-from tests.workbook_factories import far_cell_workbook, layout_workbook, patch_sheet
+from tests.workbook_factories import (
+    IDS,
+    counts,
+    far_cell_workbook,
+    layout_workbook,
+    marketer,
+    patch_sheet,
+    row,
+)
 
 FAR_CELLS = [
     ("XFD1048576", None),  # ≈ 550 GB for the reader: it aborted the worker
@@ -165,3 +172,19 @@ def test_blacklist_without_header_says_what_is_missing(db, tmp_path, client_for)
     )
     page = _blacklist_post(admin, path)
     assert "已查看工作表“Sheet1”的前 10 行" in page and "缺少列：原因" in page, page[-2000:]
+
+
+def test_reading_process_stays_small():
+    """What the reading process imports (portal.child_process and the reader modules it is
+    handed) pulls in no Flask, SQLAlchemy or openpyxl: it starts fast and small."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "import portal.child_process, portal.whitelist_reader, portal.blacklist_reader\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'flask', 'sqlalchemy',"
+        " 'openpyxl', 'flask_appbuilder', 'redis', 'rq'}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

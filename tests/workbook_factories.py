@@ -1,16 +1,67 @@
-"""Workbooks for the upload tests: hostile ones (a far cell, a lying <dimension>) built by
-patching the sheet XML of a small template-format file, and the layouts people send."""
+"""Workbooks for the upload tests: whitelist rows with fresh ID numbers, hostile files (a
+far cell, a lying <dimension>) built by patching the sheet XML of a small template-format
+file, and the layouts people send; and what the import tests read back.
+
+(Test modules import these from here, never from one another: tests/ is no package, so a
+test module imported by a second name would be a second copy, with a second ID generator
+repeating the first one's numbers.)"""
 
 from __future__ import annotations
 
+import datetime as dt
+import random
 import re
 import zipfile
 from pathlib import Path
 
 from openpyxl import Workbook
+from python_calamine import load_workbook
+from sqlalchemy import func, select
 
+from models.customer import Customer
+from models.staff import StaffUser
+from models.whitelist import Offer, OfferHistory
 from portal.whitelist_columns import HEADERS
-from portal.whitelist_sample import write_workbook
+from portal.whitelist_sample import id_numbers, write_workbook
+
+IDS = id_numbers(random.Random(20261122))
+FUTURE = (dt.date.today() + dt.timedelta(days=60)).isoformat()
+
+
+def row(**over) -> list:
+    """A valid whitelist row (a new ID number each time), with `over` changed."""
+    base = {
+        "id": next(IDS),
+        "name": "张三",
+        "mobile": "13812345678",
+        "branch": "I01B01",
+        "product": "XFY",
+        "limit": 50000.0,
+        "rate": 6.5,
+        "expiry": FUTURE,
+        "action": "",
+    }
+    base.update(over)
+    return list(base.values())
+
+
+def marketer(db):
+    return db.session.scalars(select(StaffUser).where(StaffUser.username == "marketing1")).one()
+
+
+def counts(db) -> tuple[int, int, int]:
+    s = db.session
+    return (
+        s.scalar(select(func.count()).select_from(Offer)),
+        s.scalar(select(func.count()).select_from(Customer)),
+        s.scalar(select(func.count()).select_from(OfferHistory)),
+    )
+
+
+def report_rows(imp) -> dict[int, str]:
+    data = load_workbook(imp.error_report).get_sheet_by_index(0).to_python()
+    return {int(r[0]): r[-1] for r in data[1:]}
+
 
 SHEET_XML = "xl/worksheets/sheet1.xml"
 

@@ -153,6 +153,16 @@ def child_pids(pid: int) -> list[int]:
     return out
 
 
+def rq_worker_pids(connection, proc: subprocess.Popen) -> set[int]:
+    """The live RQ workers a spawned `portal worker` runs: its children (or itself)."""
+    from rq import Worker
+    from rq.serializers import JSONSerializer
+
+    workers = Worker.all(connection=connection, serializer=JSONSerializer)
+    mine = {proc.pid, *child_pids(proc.pid)} if proc.poll() is None else set()
+    return {w.pid for w in workers} & mine
+
+
 def wait_for(predicate, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -17,7 +17,7 @@ from models.jobs import OutboxItem
 from models.sms import SmsMessage
 from portal import outbox, sms
 from portal.redis_conn import redis_server_binary
-from tests.integration.conftest import child_pids, wait_for
+from tests.integration.conftest import child_pids, rq_worker_pids, wait_for
 
 FAST = {
     "OUTBOX_DISPATCH_INTERVAL": 1,
@@ -214,7 +214,7 @@ def test_idle_worker_stops_on_sigterm(app, spawn, private_redis):
 def test_supervised_worker_killed_by_sigkill_is_restarted(app, spawn, private_redis):
     """`portal worker` runs the RQ worker as its child and starts a new one when it dies (a
     worker aborted by a hostile file, the OOM killer): jobs enqueued afterwards still run."""
-    from rq import Queue, Worker
+    from rq import Queue
     from rq.job import Job
     from rq.serializers import JSONSerializer
 
@@ -223,12 +223,9 @@ def test_supervised_worker_killed_by_sigkill_is_restarted(app, spawn, private_re
         "worker", "--queue", "default", env={**FAST, "REDIS_URL": private_redis["url"]}
     )
 
-    def rq_worker_pids() -> set[int]:
-        return {w.pid for w in Worker.all(connection=conn)} & set(child_pids(supervisor.pid))
-
-    (victim,) = wait_for(rq_worker_pids, 30, "the RQ worker, a child of `portal worker`")
+    (victim,) = wait_for(lambda: rq_worker_pids(conn, supervisor), 30, "the RQ worker")
     os.kill(victim, signal.SIGKILL)
-    wait_for(lambda: rq_worker_pids() - {victim}, 30, "a restarted RQ worker")
+    wait_for(lambda: rq_worker_pids(conn, supervisor) - {victim}, 30, "a restarted RQ worker")
     job = Queue("default", connection=conn, serializer=JSONSerializer).enqueue("time.sleep", 0)
     wait_for(
         lambda: (

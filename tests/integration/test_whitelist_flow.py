@@ -24,7 +24,7 @@ from portal import whitelist_import as svc
 from portal.whitelist_demo import seed_products
 from portal.whitelist_sample import rows as sample_rows
 from portal.whitelist_sample import write_workbook
-from tests.integration.conftest import child_pids, drain, wait_for
+from tests.integration.conftest import drain, rq_worker_pids, wait_for
 from tests.workbook_factories import far_cell_workbook
 
 PRODUCTS = [("XFY", 10000, 300000, 4.35, 18)]
@@ -196,11 +196,7 @@ def _settled(db, imp: WhitelistImport, states=("committed", "rejected", "failed"
 
 
 def _rq_worker_pids(app, supervisor) -> set[int]:
-    from rq import Worker
-    from rq.serializers import JSONSerializer
-
-    workers = Worker.all(connection=app.extensions["redis"], serializer=JSONSerializer)
-    return {w.pid for w in workers} & set(child_pids(supervisor.pid))
+    return rq_worker_pids(app.extensions["redis"], supervisor)
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
