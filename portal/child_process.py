@@ -17,6 +17,7 @@ failure, or the child's death, raises :class:`ReaderFailed` with a Chinese messa
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import os
@@ -72,8 +73,12 @@ def messages(func: Callable[..., Iterator], args: tuple, max_memory_mb: int) -> 
         env=env,
     )
     try:
-        pickle.dump((func, args, max_memory_mb, os.getpid()), child.stdin)
-        child.stdin.close()
+        try:
+            pickle.dump((func, args, max_memory_mb, os.getpid()), child.stdin)
+        except BrokenPipeError:
+            pass  # it died before reading its arguments: told below, as any death
+        with contextlib.suppress(BrokenPipeError):
+            child.stdin.close()
         while True:
             try:
                 msg = pickle.load(child.stdout)

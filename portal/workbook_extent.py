@@ -4,13 +4,13 @@ An Excel reader builds a sheet as one dense grid from its top-left to its bottom
 a 5 KB .xlsx with a single extra cell at ``XFD1048576`` asks python-calamine for ≈ 550 GB
 and aborts the process (a cell at ``Z1048576`` costs 845 MB). So before a sheet is parsed:
 
-* every worksheet's ``<dimension ref>`` (what Excel and WPS write: the used range) is read
-  from the head of its XML (streamed, nothing else of the sheet is inflated);
-* a sheet whose XML is at most ``scan_max_bytes`` long is also scanned cell by cell (a
-  streaming expat parse: the ``r`` attributes of ``<row>`` and ``<c>``, or the running
-  position where they are missing, as the reader counts them), so a dimension that lies, or
-  none at all, does not hide a far cell. A larger sheet is judged by its dimension, and the
-  reading process's memory limit (portal.child_process) stops one that lies.
+* a sheet whose XML is at most ``scan_max_bytes`` long is scanned cell by cell (a streaming
+  expat parse: the ``r`` attributes of ``<row>`` and ``<c>``, or the running position where
+  they are missing, as the reader counts them), so no ``<dimension>`` that lies, or none at
+  all, hides a far cell;
+* a larger sheet is judged by its ``<dimension ref>`` (what Excel and WPS write: the used
+  range), read from the head of its XML (streamed, nothing else of the sheet is inflated),
+  and the reading process's memory limit (portal.child_process) stops one that lies.
 
 A sheet beyond the limits is refused with :class:`WorkbookRejected` and a Chinese message
 naming the sheet and its range. Legacy .xls (BIFF8: at most 65,536 × 256 cells in the
@@ -111,13 +111,17 @@ def _sheet_parts(zf: zipfile.ZipFile) -> list[tuple[str, str]]:
 
 
 def _declared(zf: zipfile.ZipFile, member: str) -> tuple[int, int] | None:
-    """The sheet's <dimension ref> (its last cell), read from the head of its XML."""
+    """The sheet's <dimension ref> (its last cell), read from the head of its XML; None when
+    there is none or it cannot be read (LibreOffice may write a row range such as ``1:233``:
+    its rows count, its columns are unknown)."""
     with zf.open(member) as stream:
         for _event, elem in SafeET.iterparse(stream, events=("start",)):
             tag = elem.tag.rsplit("}", 1)[-1]
             if tag == "dimension":
-                ref = (elem.get("ref") or "").split(":")[-1]
-                return (_ref(ref) or _too_far()) if ref else None
+                last = (elem.get("ref") or "").split(":")[-1].strip().replace("$", "")
+                if last.isdigit() and len(last) < 10:
+                    return int(last), 0
+                return _ref(last)
             if tag == "sheetData":
                 return None  # the dimension, when there is one, comes before the cells
     return None
@@ -171,17 +175,17 @@ def _scanned(zf: zipfile.ZipFile, member: str) -> tuple[int, int]:
 
 
 def xlsx_extents(path: Path, scan_max_bytes: int) -> list[Extent]:
-    """The extent of every worksheet of an .xlsx, scanned when small enough."""
+    """The extent of every worksheet of an .xlsx: from its cells when it is small enough to
+    scan (what the reader allocates for), else from its <dimension>."""
     out = []
     with zipfile.ZipFile(path) as zf:
         for name, member in _sheet_parts(zf):
-            declared = _declared(zf, member) or (0, 0)
             if zf.getinfo(member).file_size <= scan_max_bytes:
-                scanned = _scanned(zf, member)
-                rows, cols = max(declared[0], scanned[0]), max(declared[1], scanned[1])
+                rows, cols = _scanned(zf, member)
                 out.append(Extent(name, rows, cols, declared=False))
             else:
-                out.append(Extent(name, declared[0], declared[1], declared=True))
+                rows, cols = _declared(zf, member) or (0, 0)
+                out.append(Extent(name, rows, cols, declared=True))
     return out
 
 

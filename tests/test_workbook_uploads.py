@@ -76,6 +76,16 @@ def test_honest_dimension_refused_without_reading_the_cells(
         svc.submit(db.session, marketer(db), fh, "d.xlsx", "valid_only", False, False)
 
 
+def test_a_scanned_sheet_is_judged_by_its_cells_not_its_dimension(products, db, tmp_path):
+    """An overstated <dimension> does not refuse a small sheet whose cells are fine (the
+    reader allocates for the cells)."""
+    src = write_workbook(tmp_path / "src.xlsx", [row()])
+    path = patch_sheet(src, tmp_path / "dims.xlsx", None, "A1:XFD1048576")
+    with path.open("rb") as fh:
+        imp, _ = svc.submit(db.session, marketer(db), fh, "d.xlsx", "valid_only", False, False)
+    assert svc.run_import(imp.id)["status"] == "committed"
+
+
 @pytest.mark.parametrize(
     ("far_cell", "dimension"), [("XFD1048576", "A1:I3"), ("Z1048576", "A1:I3")]
 )
