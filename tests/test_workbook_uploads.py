@@ -198,3 +198,27 @@ def test_reading_process_stays_small():
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_legacy_xls_reaching_too_far_is_refused_by_the_reading_process(products, db, tmp_path):
+    """A .xls (BIFF8) is measured after the reading process loaded it (its format caps it at
+    65,536 × 256 cells, within the memory cap): a cell in column GS is refused."""
+    import xlwt
+
+    from portal.whitelist_columns import HEADERS, SHEET
+
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet(SHEET)
+    for r, values in enumerate([HEADERS, row()]):
+        for c, v in enumerate(values):
+            sheet.write(r, c, v)
+    sheet.write(5, 200, "x")
+    path = tmp_path / "far.xls"
+    book.save(str(path))
+    before = counts(db)
+    with path.open("rb") as fh:
+        imp, _ = svc.submit(db.session, marketer(db), fh, "far.xls", "valid_only", False, False)
+    svc.run_import(imp.id)
+    db.session.refresh(imp)
+    assert imp.status == "rejected" and "使用范围到 GS6 为止" in imp.message, imp.message
+    assert counts(db) == before
