@@ -62,6 +62,8 @@ class BaseConfig:
     # Schedules: ledger-claimed slots; catch-up of slots missed while no cron ran.
     CRON_CATCHUP_HOURS = _env_int("CRON_CATCHUP_HOURS", 48)
     HEARTBEAT_INTERVAL = _env_int("HEARTBEAT_INTERVAL", 60)
+    # `portal worker` / `portal demo` restart a process that died after 1 s, 2, 4 … up to this
+    WORKER_RESTART_MAX_BACKOFF = _env_int("WORKER_RESTART_MAX_BACKOFF", 30)
     # SMS: quiet hours for marketing (local time), gateway capacity (messages/s).
     SMS_QUIET_START = os.environ.get("SMS_QUIET_START", "21:00")
     SMS_QUIET_END = os.environ.get("SMS_QUIET_END", "08:00")
@@ -78,10 +80,24 @@ class BaseConfig:
     WHITELIST_ZIP_MAX_UNCOMPRESSED = _env_int("WHITELIST_ZIP_MAX_UNCOMPRESSED", 2 * 1024**3)
     WHITELIST_ZIP_MAX_RATIO = _env_int("WHITELIST_ZIP_MAX_RATIO", 200)  # per entry
     WHITELIST_ERROR_REPORT_MAX = _env_int("WHITELIST_ERROR_REPORT_MAX", 100_000)  # rows listed
-    # files at least this large are parsed and validated in a second process (whitelist_reader)
-    WHITELIST_READER_PROCESS_MIN_BYTES = _env_int(
-        "WHITELIST_READER_PROCESS_MIN_BYTES", 2 * 1024 * 1024
-    )
+    # Every uploaded workbook (whitelist, blacklist) is parsed in a reading process of its own
+    # (portal.child_process) whose address space is capped: a hostile file ends only it.
+    # A million-row whitelist needs ≈ 830 MB there.
+    WORKBOOK_READER_MAX_MEMORY_MB = _env_int("WORKBOOK_READER_MAX_MEMORY_MB", 2048)
+    # A sheet may reach at most the import's row cap + WORKBOOK_HEADER_SCAN_ROWS rows and this
+    # many columns (the template has 9), checked before any parser allocates.
+    WORKBOOK_MAX_COLUMNS = _env_int("WORKBOOK_MAX_COLUMNS", 50)
+    # The header row is looked for in this many first rows of every sheet.
+    WORKBOOK_HEADER_SCAN_ROWS = _env_int("WORKBOOK_HEADER_SCAN_ROWS", 10)
+    # A sheet whose XML is at most this large is scanned cell by cell for its real extent
+    # (≈ 40 ms per MB); a larger one is judged by its <dimension> and the memory cap above.
+    WORKBOOK_EXTENT_SCAN_MAX_BYTES = _env_int("WORKBOOK_EXTENT_SCAN_MAX_BYTES", 16 * 1024 * 1024)
+    # An import whose process died (worker killed) is failed once its lease has not been
+    # renewed for WHITELIST_IMPORT_LEASE_SECONDS; the running import renews it every
+    # WHITELIST_IMPORT_HEARTBEAT_SECONDS; `portal cron` sweeps every ..._SWEEP_INTERVAL.
+    WHITELIST_IMPORT_LEASE_SECONDS = _env_int("WHITELIST_IMPORT_LEASE_SECONDS", 120)
+    WHITELIST_IMPORT_HEARTBEAT_SECONDS = _env_int("WHITELIST_IMPORT_HEARTBEAT_SECONDS", 10)
+    WHITELIST_IMPORT_SWEEP_INTERVAL = _env_int("WHITELIST_IMPORT_SWEEP_INTERVAL", 30)
     WHITELIST_IMPORT_DIR = os.environ.get("WHITELIST_IMPORT_DIR")  # None → <instance>/imports
     WHITELIST_SYNC_INTERVAL = _env_int("WHITELIST_SYNC_INTERVAL", 60)  # mobile-banking delta
     WHITELIST_SYNC_BATCH = _env_int("WHITELIST_SYNC_BATCH", 2000)  # offers per outbox item

@@ -8,8 +8,8 @@ fresh database as marketing1 through the real service (portal.whitelist_import),
 measures in the same run the two limits: the raw read rate of the Excel reader
 (python-calamine; the mean of a read just before and one just after the import, each in
 a process of its own) and the raw bulk-load rate (PostgreSQL COPY / SQLite executemany)
-on the same rows. Peak memory is the import's process and its reading process together (a
-large file is parsed and validated in a second process: portal.whitelist_reader), their
+on the same rows. Peak memory is the import's process and its reading process together (every
+file is parsed and validated in a second process: portal.whitelist_reader), their
 resident memory sampled every 10 ms; each one's own peak is printed too. The last line is JSON: rows, seconds, rows_per_s, peak_mb,
 reader_rows_per_s, bulk_load_rows_per_s (and cpu_probe_ms, see bench.machine).
 """
@@ -189,14 +189,13 @@ def main() -> None:
         result = import_once(app, path)
     probe.append(cpu_probe_ms())
     readers.append(reader_rate_apart(path))
-    from portal.whitelist_reader import child_peak_mb
+    from portal.child_process import child_peak_mb
 
-    # a large file is read in a second process: the peak is the two processes' resident
+    # every file is read in a second process: the peak is the two processes' resident
     # memory together, sampled every 10 ms during the import; the sum of each one's own peak
     # (an upper bound: the two need not peak at the same moment) is printed beside it
     own_mb, reader_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, child_peak_mb()
-    # read in this process (a small file): its own peak may fall between two samples
-    peak_mb = sampled.peak_mb if reader_mb else max(sampled.peak_mb, own_mb)
+    peak_mb = sampled.peak_mb
     reader = sum(readers) / 2
     bulk = bulk_load_rate(app, path)
     print(f"import: {result}", file=sys.stderr)

@@ -83,8 +83,17 @@ def all_schedules() -> list[Schedule]:
 
 
 def whitelist_schedules(cfg) -> list[Schedule]:
-    """白名单: end-of-day batch, mobile-banking delta sync, two-phase campaigns."""
+    """白名单: end-of-day batch, mobile-banking delta sync, two-phase campaigns, and failing
+    the imports whose process died (their lease expired)."""
     return [
+        Schedule(
+            "import_lease_sweep",
+            "portal.whitelist_lease.sweep",
+            "白名单导入租约检查（失效导入置为失败）",
+            interval=cfg["WHITELIST_IMPORT_SWEEP_INTERVAL"],
+            ledger=False,
+            timeout=300,
+        ),
         Schedule(
             "whitelist_eod",
             "portal.offers.eod_for_slot",

@@ -27,12 +27,29 @@ class AppContextWorker(SimpleWorker):
 
                 db.session.remove()
 
+    def unsubscribe(self):
+        """RQ stops its pubsub thread with redis-py's stop(), which (recent redis-py) joins the thread
+        without a bound while it may wait up to 60 s in get_message: a worker asked to stop
+        then hung for a minute after "warm shut down requested". Bounded here (the thread is
+        a daemon)."""
+        thread = self.pubsub_thread
+        if thread is None:
+            return
+        self.pubsub.unsubscribe()
+        try:
+            thread.stop(timeout=1)
+        except TypeError:  # older redis-py: stop() only clears the flag
+            thread.stop()
+        thread.join(timeout=1)
+
 
 def run_worker(app, queues: list[str] | None = None, burst: bool = False) -> bool:
     names = queues or list(QUEUE_NAMES)
     with app.app_context():
         qs = [get_queue(n) for n in names]
     AppContextWorker.flask_app = app
+    if not burst:
+        _sweep_dead_imports(app)
     from redis.exceptions import RedisError
     from rq.exceptions import StopRequested
 
@@ -61,6 +78,21 @@ def run_worker(app, queues: list[str] | None = None, burst: bool = False) -> boo
             time.sleep(1)
         except StopRequested:
             return False
+
+
+def _sweep_dead_imports(app) -> None:
+    """A worker starting (perhaps restarted after its predecessor died mid-import) fails the
+    imports whose lease has expired at once, not at the next `portal cron` sweep."""
+    from portal.extensions import db
+    from portal.whitelist_lease import sweep
+
+    with app.app_context():
+        try:
+            sweep()
+        except Exception:  # noqa: BLE001 — the cron sweep tries again; the worker must start
+            log.exception("sweeping dead whitelist imports failed")
+        finally:
+            db.session.remove()
 
 
 def _stop_was_requested(worker) -> bool:

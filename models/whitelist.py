@@ -39,10 +39,13 @@ IMPORT_STATES = {
     "running": "处理中",
     "validated": "校验完成（试运行）",
     "committed": "已导入",
+    "none_valid": "全部未通过（未导入）",
     "rejected": "已拒绝（未导入）",
     "duplicate": "重复文件（未导入）",
     "failed": "执行失败",
 }
+# an import in one of these states is over and is not run again ("failed" may be re-run)
+IMPORT_DONE_STATES = ("committed", "validated", "none_valid", "rejected", "duplicate")
 IMPORT_MODES = {"all_or_nothing": "全部成功才导入", "valid_only": "仅导入正确行"}
 
 
@@ -133,6 +136,8 @@ class WhitelistImport(Model):
     )
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # renewed while the import runs (portal.whitelist_lease); a stale one fails the import
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
     uploaded_by: Mapped[StaffUser | None] = relationship(StaffUser)
     institution: Mapped[OrgUnit | None] = relationship(OrgUnit)
@@ -141,7 +146,13 @@ class WhitelistImport(Model):
 
     @property
     def status_label(self) -> str:
-        return IMPORT_STATES.get(self.status, self.status)
+        """The state, with the rows that went in when not all did (已导入 1/2 行)."""
+        label = IMPORT_STATES.get(self.status, self.status)
+        if self.status == "committed" and self.error_rows:
+            return f"{label} {self.valid_rows:,}/{self.total_rows:,} 行"
+        if self.status == "none_valid":
+            return f"全部未通过（0/{self.total_rows:,} 行，未导入）"
+        return label
 
     @property
     def mode_label(self) -> str:

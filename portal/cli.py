@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import time
 
 import click
 from flask import current_app
@@ -153,17 +151,51 @@ def _seed_ods(app) -> None:
 @click.command("worker")
 @click.option("--queue", "queues", multiple=True, help="queue names (default: all)")
 @click.option("--burst", is_flag=True, help="exit when the queues are empty")
-def worker_cmd(queues, burst) -> None:
-    """Run an RQ worker inside the app."""
-    from jobs.worker import run_worker
+@click.option(
+    "--no-supervise",
+    is_flag=True,
+    help="run the RQ worker in this process (default: in a child, restarted if it dies)",
+)
+def worker_cmd(queues, burst, no_supervise) -> None:
+    """Run an RQ worker inside the app, restarted with backoff if its process dies."""
+    if burst or no_supervise:
+        from jobs.worker import run_worker
 
-    run_worker(current_app._get_current_object(), list(queues) or None, burst=burst)
+        _die_with_supervisor()
+        run_worker(current_app._get_current_object(), list(queues) or None, burst=burst)
+        return
+    from jobs.supervisor import Supervisor
+
+    argv = [*_PORTAL, "worker", "--no-supervise"]
+    for q in queues:
+        argv += ["--queue", q]
+    supervisor = Supervisor(
+        "worker", argv, max_backoff=current_app.config["WORKER_RESTART_MAX_BACKOFF"]
+    )
+    code = supervisor.run_in_foreground()
+    sys.exit(code if code >= 0 else 128 - code)
+
+
+_PORTAL = [sys.executable, "-m", "portal.cli"]
+
+
+def _die_with_supervisor() -> None:
+    """A supervised process ends with its supervisor (jobs.supervisor)."""
+    from jobs.supervisor import PARENT_ENV
+
+    parent = os.environ.pop(PARENT_ENV, None)
+    if parent:
+        from portal.child_process import die_with_parent
+
+        die_with_parent(int(parent))
 
 
 @click.command("cron")
 def cron_cmd() -> None:
     """Run the RQ cron process with every schedule in jobs/cron.py."""
     from jobs.cron import run_cron
+
+    _die_with_supervisor()
 
     run_cron(current_app._get_current_object())
 
@@ -181,6 +213,7 @@ def sandbox_cmd(port: int, host: str, sms_capacity: int, threads: int) -> None:
     from portal.sandbox.app import create_sandbox_app
     from portal.sandbox.ods_seed import ensure_ods
 
+    _die_with_supervisor()
     ensure_ods(default_ods_path(current_app)).dispose()
     click.echo(f"sandbox peer at http://{host}:{port}/ (SMS inbox: /sms/inbox)")
     serve(
@@ -216,13 +249,21 @@ def demo_cmd(port: int, host: str, customers: int) -> None:
         "PORTAL_DEMO": "1",
         "SANDBOX_URL": sandbox_url,
     }
-    exe = [sys.executable, "-m", "portal.cli"]
+    from jobs.supervisor import Supervisor
+
     sandbox_port = sandbox_url.rstrip("/").rsplit(":", 1)[-1]
+    backoff = app.config["WORKER_RESTART_MAX_BACKOFF"]
+    # each restarted with backoff if it dies (the worker runs unsupervised: this is its supervisor)
     children = [
-        subprocess.Popen([*exe, "sandbox", "--port", sandbox_port], env=env),
-        subprocess.Popen([*exe, "worker"], env=env),
-        subprocess.Popen([*exe, "cron"], env=env),
+        Supervisor(name, [*_PORTAL, *args], env=env, max_backoff=backoff)
+        for name, args in (
+            ("sandbox", ["sandbox", "--port", sandbox_port]),
+            ("worker", ["worker", "--no-supervise"]),
+            ("cron", ["cron"]),
+        )
     ]
+    for child in children:
+        child.start_thread()
     click.echo("")
     click.echo(f"信贷工作台 running at http://{host}:{port}/")
     click.echo(
@@ -243,13 +284,9 @@ def demo_cmd(port: int, host: str, customers: int) -> None:
         pass
     finally:
         for child in children:
-            child.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + 10
+            child.stop(signal.SIGINT)
         for child in children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
+            child.stop_and_wait(signal.SIGINT, timeout=10)
 
 
 if __name__ == "__main__":

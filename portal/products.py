@@ -6,14 +6,16 @@ import tempfile
 from decimal import Decimal
 from pathlib import Path
 
-from python_calamine import CalamineError, load_workbook
+from flask import current_app
 from sqlalchemy import insert, select
 
 from models.whitelist import BlacklistEntry, Product
-from portal import audit
+from portal import audit, blacklist_reader
+from portal.child_process import ReaderFailed
 from portal.identity import IdentityError, parse_resident_id
 from portal.scoping import LEVEL_ALL, Scope
-from portal.upload_safety import check_spreadsheet
+from portal.upload_safety import check_spreadsheet, workbook_limits
+from portal.workbook_extent import WorkbookRejected
 
 BLACKLIST_MAX_ROWS = 200_000
 
@@ -54,48 +56,48 @@ def check_blacklist_entry(session, item: BlacklistEntry, scope: Scope) -> None:
 
 
 def import_blacklist(session, user, stream) -> tuple[int, int]:
-    """Import 身份证号 / 姓名 / 原因 rows; any bad row refuses the whole file (nothing written)."""
+    """Import 身份证号 / 姓名 / 原因 rows; any bad row refuses the whole file (nothing written).
+
+    The workbook is read by portal.blacklist_reader in a memory-capped reading process."""
+    cfg = current_app.config
     with tempfile.NamedTemporaryFile(suffix=".upload", delete=False) as tmp:
         while chunk := stream.read(1 << 20):
             tmp.write(chunk)
     path = Path(tmp.name)
     try:
-        check_spreadsheet(path, max_bytes=20 * 1024 * 1024)
+        check_spreadsheet(path, max_bytes=20 * 1024 * 1024, max_rows=BLACKLIST_MAX_ROWS)
+        read = blacklist_reader.rows(
+            path,
+            workbook_limits(BLACKLIST_MAX_ROWS),
+            cfg["WORKBOOK_HEADER_SCAN_ROWS"],
+            cfg["WORKBOOK_READER_MAX_MEMORY_MB"],
+        )
         try:
-            sheet = load_workbook(str(path)).get_sheet_by_index(0)
-        except CalamineError as exc:
-            raise ValueError("无法读取工作簿，文件可能已损坏") from exc
-        if sheet.total_height > BLACKLIST_MAX_ROWS:
-            raise ValueError(f"黑名单文件超过 {BLACKLIST_MAX_ROWS:,} 行，请拆分后导入")
-        rows = sheet.to_python()
+            rows = list(read)
+        except (WorkbookRejected, ReaderFailed) as exc:
+            raise ValueError(str(exc)) from None
     finally:
         path.unlink(missing_ok=True)
     if not rows:
-        raise ValueError("文件没有内容")
-    head = [str(h).strip().replace("*", "") for h in rows[0]]
-    try:
-        i_id, i_reason = head.index("身份证号"), head.index("原因")
-    except ValueError as exc:
-        raise ValueError("表头须包含“身份证号”“原因”两列（可选“姓名”）") from exc
-    i_name = head.index("姓名") if "姓名" in head else None
+        raise ValueError("文件中没有数据行")
+    if len(rows) > BLACKLIST_MAX_ROWS:
+        raise ValueError(f"黑名单文件超过 {BLACKLIST_MAX_ROWS:,} 行，请拆分后导入")
     have = set(session.scalars(select(BlacklistEntry.id_number)))
     new, problems, skipped = {}, [], 0
-    for n, row in enumerate(rows[1:], start=2):
-        if not any(str(c).strip() for c in row):
-            continue
+    for n, id_number, name, reason in rows:
         try:
-            number = parse_resident_id(row[i_id]).number
+            number = parse_resident_id(id_number).number
         except IdentityError as exc:
             problems.append(f"第 {n} 行：{exc}")
             continue
-        reason = str(row[i_reason]).strip()
+        reason = str(reason).strip()
         if not reason:
             problems.append(f"第 {n} 行：原因不能为空")
             continue
         if number in have or number in new:
             skipped += 1
             continue
-        name = str(row[i_name]).strip()[:50] if i_name is not None else None
+        name = str(name).strip()[:50] if name is not None else None
         new[number] = {"id_number": number, "name": name, "reason": reason[:200]}
     if problems:
         more = f"等 {len(problems)} 处" if len(problems) > 5 else ""

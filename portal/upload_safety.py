@@ -2,9 +2,11 @@
 
 Size cap; the format decided by magic bytes, never by the file name; for .xlsx (a zip):
 entry count, total uncompressed size and per-entry ratio (zip bomb), no macro project
-or macro-enabled content type even when renamed from .xlsm, and every XML part's
-prolog parsed by defusedxml (no DTD / entity expansion: XML bomb). For legacy .xls
-(OLE2): no VBA storage.
+or macro-enabled content type even when renamed from .xlsm, every XML part's
+prolog parsed by defusedxml (no DTD / entity expansion: XML bomb), and — given the row
+cap — every sheet's extent (portal.workbook_extent: a far cell makes a reader allocate
+without bound). For legacy .xls (OLE2): no VBA storage; its extent is checked by the
+reading process. See docs/security.md, "Uploaded workbooks".
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 from flask import current_app
+
+from portal.workbook_extent import Limits, WorkbookRejected, check_xlsx
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -29,8 +33,22 @@ def _limit(name: str) -> int:
     return int(current_app.config[name])
 
 
-def check_spreadsheet(path: Path, max_bytes: int | None = None) -> str:
-    """Refuse anything but a plain, sane .xlsx or .xls; returns "xlsx" or "xls"."""
+def workbook_limits(max_rows: int) -> Limits:
+    """How far a sheet may reach for an import of at most `max_rows` data rows (the header may
+    sit a few rows down: WORKBOOK_HEADER_SCAN_ROWS more are allowed)."""
+    cfg = current_app.config
+    return Limits(
+        max_rows=max_rows + int(cfg["WORKBOOK_HEADER_SCAN_ROWS"]),
+        max_columns=int(cfg["WORKBOOK_MAX_COLUMNS"]),
+        scan_max_bytes=int(cfg["WORKBOOK_EXTENT_SCAN_MAX_BYTES"]),
+    )
+
+
+def check_spreadsheet(path: Path, max_bytes: int | None = None, max_rows: int | None = None) -> str:
+    """Refuse anything but a plain, sane .xlsx or .xls; returns "xlsx" or "xls".
+
+    With `max_rows` (an upload), an .xlsx whose sheets reach beyond the rows and columns an
+    import may use is refused too."""
     size = path.stat().st_size
     max_bytes = max_bytes or _limit("WHITELIST_MAX_BYTES")
     if size == 0:
@@ -41,6 +59,11 @@ def check_spreadsheet(path: Path, max_bytes: int | None = None) -> str:
         head = fh.read(8)
     if head.startswith(ZIP_MAGIC):
         _check_xlsx(path)
+        if max_rows is not None:
+            try:
+                check_xlsx(path, workbook_limits(max_rows))
+            except WorkbookRejected as exc:
+                raise UnsafeFile(str(exc)) from None
         return "xlsx"
     if head == OLE_MAGIC:
         _check_xls(path)

@@ -1,12 +1,13 @@
 """Whitelist import (白名单导入): accept a file, then validate, stage and merge it in a job.
 
-`submit()` runs in the request: it stores the upload, refuses unsafe files and
-re-uploads of an already imported file (same SHA-256), records the batch and
-enqueues `jobs.whitelist.run_import(id)`. `run_import()` takes the validated rows of
-the sheet from `portal.whitelist_reader` (in a second process for a large file), writes
-them as they come (new customers directly, the rest into staging), applies the database
-rules, and — unless this is a dry run or an all-or-nothing
-import with errors — merges in the same single transaction. Progress lives in Redis.
+`submit()` runs in the request: it stores the upload, refuses unsafe files (sheets that
+reach too far included) and re-uploads of an already imported file (same SHA-256),
+records the batch and enqueues `jobs.whitelist.run_import(id)`. `run_import()` takes the
+validated rows of the sheet from `portal.whitelist_reader` (in a memory-capped reading
+process), writes them as they come (new customers directly, the rest into staging),
+applies the database rules, and — unless this is a dry run, an all-or-nothing import with
+errors, or no row passed — merges in the same single transaction. Progress lives in Redis;
+the running import holds a lease on its row (portal.whitelist_lease).
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ from sqlalchemy import select
 
 from models.org import OrgUnit
 from models.staff import StaffUser
-from models.whitelist import Product, WhitelistImport
+from models.whitelist import IMPORT_DONE_STATES, Product, WhitelistImport
 from portal import audit
 from portal import whitelist_merge as merge
 from portal import whitelist_reader as reader
+from portal.child_process import ReaderFailed
 from portal.extensions import db
 from portal.scoping import Scope, apply_scope, scope_for
-from portal.upload_safety import UnsafeFile, check_spreadsheet
+from portal.upload_safety import UnsafeFile, check_spreadsheet, workbook_limits
+from portal.whitelist_lease import held
 from portal.whitelist_progress import set_progress
 from portal.whitelist_reader import ImportRejected
 from portal.whitelist_rows import Context, ProductRule
@@ -80,7 +83,7 @@ def submit(
             digest.update(chunk)
             out.write(chunk)
     try:
-        kind = check_spreadsheet(tmp)
+        kind = check_spreadsheet(tmp, max_rows=current_app.config["WHITELIST_MAX_ROWS"])
     except UnsafeFile:
         tmp.unlink(missing_ok=True)
         raise
@@ -176,20 +179,27 @@ def run_import(import_id: int) -> dict:
     """The job: validate → stage → database rules → merge, in one transaction."""
     session = db.session
     imp = session.get(WhitelistImport, import_id)
-    if imp is None or imp.status in ("committed", "validated", "rejected", "duplicate"):
+    if imp is None or imp.status in IMPORT_DONE_STATES:
         return {"skipped": True}
-    imp.status, imp.started_at, imp.message = "running", dt.datetime.now(), None
+    now = dt.datetime.now()
+    imp.status, imp.started_at, imp.heartbeat_at, imp.message = "running", now, now, None
     session.commit()
     started = time.monotonic()
     try:
-        figures = _process(session, imp, started)
+        with held(import_id):
+            figures = _process(session, imp, started)
     except (ImportRejected, UnsafeFile) as exc:
         session.rollback()
         imp.status, imp.message = "rejected", str(exc)
         figures = {}
     except Exception as exc:
         session.rollback()
-        imp.status, imp.message = "failed", f"执行失败，未写入任何数据：{type(exc).__name__}"
+        imp.status = "failed"
+        imp.message = (
+            str(exc)
+            if isinstance(exc, ReaderFailed)
+            else f"执行失败，未写入任何数据：{type(exc).__name__}"
+        )
         imp.finished_at = dt.datetime.now()
         session.commit()
         set_progress(import_id, phase="failed", message=imp.message)
@@ -214,12 +224,20 @@ def _process(session, imp: WhitelistImport, started: float) -> dict:
     scope = scope_for(user)
     ctx = load_context(session, scope, dt.date.today())
     session.commit()  # release read locks before the long transaction
-    cap = current_app.config["WHITELIST_MAX_ROWS"]
-    report_cap = current_app.config["WHITELIST_ERROR_REPORT_MAX"]
-    apart = imp.file_size >= current_app.config["WHITELIST_READER_PROCESS_MIN_BYTES"]
-    stream = reader.messages(path, ctx, cap, report_cap, CHUNK, apart)
-    with contextlib.closing(stream):  # a reading process is stopped whatever happens
-        # the sheet is parsed before the first message (header and row cap checked)
+    cfg = current_app.config
+    cap = cfg["WHITELIST_MAX_ROWS"]
+    stream = reader.messages(
+        path,
+        ctx,
+        workbook_limits(cap),
+        cfg["WORKBOOK_HEADER_SCAN_ROWS"],
+        cap,
+        cfg["WHITELIST_ERROR_REPORT_MAX"],
+        CHUNK,
+        cfg["WORKBOOK_READER_MAX_MEMORY_MB"],
+    )
+    with contextlib.closing(stream):  # the reading process is stopped whatever happens
+        # the sheet is parsed before the first message (extent, header and row cap checked)
         total = next(stream)[1]
         return _load(imp, stream, total, started)
 
@@ -264,6 +282,12 @@ def _load(imp: WhitelistImport, stream, total: int, started: float) -> dict:
                 trans.rollback()
                 imp.status = "rejected"
                 imp.message = f"有 {n_err:,} 行错误，按“全部成功才导入”未导入任何数据；请下载错误报告修改后重新上传"
+            elif n_err >= n_rows:
+                trans.rollback()
+                imp.status = "none_valid"
+                imp.message = (
+                    f"全部 {n_rows:,} 行均未通过校验，未导入任何数据；请下载错误报告修改后重新上传"
+                )
             else:
                 figures.update(merge.merge(conn, imp.id, dt.datetime.now(), bulk))
                 figures["customers_created"] += direct["customers_created"]

@@ -26,8 +26,6 @@ def test_upload_progress_bar_and_error_report(
 ):
     from portal.whitelist_demo import seed_products
 
-    # read in a second process, as a large file is (portal.whitelist_reader)
-    monkeypatch.setitem(app.config, "WHITELIST_READER_PROCESS_MIN_BYTES", 0)
     with app.app_context():
         seed_products()
     data = list(

@@ -5,43 +5,22 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import random
 import zipfile
 from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook as openpyxl_load
-from python_calamine import load_workbook
 from sqlalchemy import func, select, text
 
 from models.customer import Customer
-from models.staff import StaffUser
 from models.whitelist import BlacklistEntry, Offer, OfferHistory, WhitelistImport
 from portal import whitelist_import as svc
 from portal import whitelist_merge as wl_merge
 from portal.upload_safety import UnsafeFile
 from portal.whitelist_columns import HEADERS
 from portal.whitelist_demo import seed_products
-from portal.whitelist_sample import id_numbers, write_workbook
-
-IDS = id_numbers(random.Random(20261122))
-FUTURE = (dt.date.today() + dt.timedelta(days=60)).isoformat()
-
-
-def row(**over) -> list:
-    base = {
-        "id": next(IDS),
-        "name": "张三",
-        "mobile": "13812345678",
-        "branch": "I01B01",
-        "product": "XFY",
-        "limit": 50000.0,
-        "rate": 6.5,
-        "expiry": FUTURE,
-        "action": "",
-    }
-    base.update(over)
-    return list(base.values())
+from portal.whitelist_sample import write_workbook
+from tests.workbook_factories import IDS, counts, marketer, report_rows, row
 
 
 @pytest.fixture()
@@ -50,43 +29,17 @@ def products(db):
     return db
 
 
-@pytest.fixture(params=["in_process", "apart"])
-def reading(request, app):
-    """Both ways a sheet is read: in the import's process, and (large files) in a second
-    process (portal.whitelist_reader); every file counts as large for "apart"."""
-    key = "WHITELIST_READER_PROCESS_MIN_BYTES"
-    old = app.config[key]
-    app.config[key] = 0 if request.param == "apart" else 1 << 40
-    yield request.param
-    app.config[key] = old
-
-
-def marketer(db):
-    return db.session.scalars(select(StaffUser).where(StaffUser.username == "marketing1")).one()
-
-
 def run(db, tmp_path: Path, rows: list, mode="valid_only", dry_run=False, name="wl.xlsx"):
-    path = write_workbook(tmp_path / name, rows)
+    return submit_and_run(db, write_workbook(tmp_path / name, rows), mode, dry_run)
+
+
+def submit_and_run(db, path: Path, mode="valid_only", dry_run=False):
     with path.open("rb") as fh:
-        imp, msg = svc.submit(db.session, marketer(db), fh, name, mode, dry_run, enqueue_job=False)
+        imp, msg = svc.submit(db.session, marketer(db), fh, path.name, mode, dry_run, False)
     if imp.status == "queued":
         svc.run_import(imp.id)
     db.session.refresh(imp)
     return imp, msg
-
-
-def counts(db) -> tuple[int, int, int]:
-    s = db.session
-    return (
-        s.scalar(select(func.count()).select_from(Offer)),
-        s.scalar(select(func.count()).select_from(Customer)),
-        s.scalar(select(func.count()).select_from(OfferHistory)),
-    )
-
-
-def report_rows(imp) -> dict[int, str]:
-    data = load_workbook(imp.error_report).get_sheet_by_index(0).to_python()
-    return {int(r[0]): r[-1] for r in data[1:]}
 
 
 def test_template_round_trip(products, marketing_client, db, tmp_path):
@@ -150,7 +103,7 @@ RULES = [
 ]
 
 
-def test_every_row_rule_and_excel_trap(products, db, tmp_path, reading):
+def test_every_row_rule_and_excel_trap(products, db, tmp_path):
     rows = [row(**over) for over, _ in RULES]
     lower_x = next(i for i in IDS if i.endswith("X"))
     rows.append(row(id=lower_x.lower()))  # lowercase x: accepted
@@ -198,12 +151,13 @@ def test_all_or_nothing_vs_valid_rows(products, db, tmp_path):
 
 
 def test_reimport_same_file_is_a_no_op(products, db, tmp_path):
-    rows = [row(), row()]
-    first, _ = run(db, tmp_path, rows)
+    # one file uploaded twice (a workbook written again differs: its timestamps)
+    path = write_workbook(tmp_path / "twice.xlsx", [row(), row()])
+    first, _ = submit_and_run(db, path)
     assert first.status == "committed"
     before = counts(db)
     n_imports = db.session.scalar(select(func.count()).select_from(WhitelistImport))
-    again, msg = run(db, tmp_path, rows)
+    again, msg = submit_and_run(db, path)
     assert again.id == first.id and "未做任何更改" in msg
     assert counts(db) == before
     assert db.session.scalar(select(func.count()).select_from(WhitelistImport)) == n_imports
@@ -348,7 +302,7 @@ def test_hostile_files_are_refused_and_write_nothing(
     assert after == before
 
 
-def test_wrong_headers_rejected(products, db, tmp_path, reading):
+def test_wrong_headers_rejected(products, db, tmp_path):
     before = counts(db)
     path = write_workbook(tmp_path / "h.xlsx", [row()], headers=["身份证", "名字", "电话"])
     with path.open("rb") as fh:
@@ -361,7 +315,7 @@ def test_wrong_headers_rejected(products, db, tmp_path, reading):
     assert counts(db) == before
 
 
-def test_row_cap(products, db, tmp_path, app, reading):
+def test_row_cap(products, db, tmp_path, app):
     app.config["WHITELIST_MAX_ROWS"] = 2
     try:
         imp, _ = run(db, tmp_path, [row(), row(), row()])
@@ -430,7 +384,7 @@ def test_import_connection_restored(products, db, tmp_path):
 
 
 @pytest.mark.parametrize("bulk", [False, True], ids=["row_merge", "bulk_merge"])
-def test_chunked_writes_match_whole_file_rules(products, db, tmp_path, monkeypatch, bulk, reading):
+def test_chunked_writes_match_whole_file_rules(products, db, tmp_path, monkeypatch, bulk):
     """Chunks of two rows: new customers go straight in, a later chunk's second product for
     a customer an earlier chunk created is merged like any existing customer's, and the
     database rules still see "before this file" for customers that already existed. In bulk
@@ -497,7 +451,7 @@ def test_one_customer_cannot_go_to_two_institutions_in_one_file():
     assert staged is None and "其他法人机构" in " ".join(errs.values())
 
 
-def test_legacy_xls_workbook_imports(products, db, tmp_path, reading):
+def test_legacy_xls_workbook_imports(products, db, tmp_path):
     """A real BIFF8 .xls (as Excel 97–2003 saves it), with a number-typed ID cell refused."""
     import xlwt
 
@@ -561,9 +515,8 @@ def test_reading_process_dies_import_fails_and_writes_nothing(
     nothing written (no customer, offer or history), and once re-run it commits them all."""
     import subprocess
 
-    from portal import whitelist_reader
+    from portal import child_process, whitelist_reader
 
-    monkeypatch.setitem(app.config, "WHITELIST_READER_PROCESS_MIN_BYTES", 0)
     # a message per row, ≈ 250 bytes each: 2,000 rows are far more than the pipe (64 KB) and
     # our read buffer hold, so the child is still sending when it is killed
     monkeypatch.setattr(svc, "CHUNK", 1)
@@ -584,13 +537,13 @@ def test_reading_process_dies_import_fails_and_writes_nothing(
         children[-1].kill()
         yield from stream
 
-    monkeypatch.setattr(whitelist_reader.subprocess, "Popen", popen)
+    monkeypatch.setattr(child_process.subprocess, "Popen", popen)
     monkeypatch.setattr(whitelist_reader, "messages", killed_after_the_parse)
     before = counts(db)
     path = write_workbook(tmp_path / "dies.xlsx", rows)
     with path.open("rb") as fh:
         imp, _ = svc.submit(db.session, marketer(db), fh, "dies.xlsx", "valid_only", False, False)
-    with pytest.raises(whitelist_reader.ReaderFailed):
+    with pytest.raises(child_process.ReaderFailed):
         svc.run_import(imp.id)
     db.session.refresh(imp)
     assert imp.status == "failed" and "未写入任何数据" in imp.message
@@ -621,15 +574,18 @@ def test_reading_process_ends_when_the_import_process_is_killed(tmp_path):
     path = write_workbook(tmp_path / "orphan.xlsx", [row() for _ in range(3000)])
     script = (
         "import datetime as dt, os, pathlib, signal, subprocess, sys\n"
-        "from portal import whitelist_reader as r\n"
+        "from portal import child_process, whitelist_reader as r\n"
         "from portal.whitelist_rows import Context\n"
+        "from portal.workbook_extent import Limits\n"
         "made = []\n"
         "real = subprocess.Popen\n"
         "def popen(*a, **k):\n"
         "    made.append(real(*a, **k)); return made[-1]\n"
-        "r.subprocess.Popen = popen\n"
+        "child_process.subprocess.Popen = popen\n"
         "ctx = Context({}, set(), {}, dt.date.today())\n"
-        "stream = r.messages(pathlib.Path(sys.argv[1]), ctx, 10**6, 10**6, 1, True)\n"
+        "limits = Limits(10**6, 50, 1 << 24)\n"
+        "path = pathlib.Path(sys.argv[1])\n"
+        "stream = r.messages(path, ctx, limits, 10, 10**6, 10**6, 1, 2048)\n"
         "next(stream)\n"
         "print(made[0].pid, flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"

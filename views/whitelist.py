@@ -10,7 +10,7 @@ from flask_appbuilder.models.sqla.filters import FilterEqual
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
 
-from models.whitelist import BlacklistEntry, Product, WhitelistImport
+from models.whitelist import IMPORT_DONE_STATES, BlacklistEntry, Product, WhitelistImport
 from portal import audit, products
 from portal import whitelist_import as svc
 from portal.extensions import db
@@ -261,6 +261,7 @@ class WhitelistImportView(ScopedModelView):
         data = get_progress(pk)
         data.update(status=item.status, status_label=item.status_label, message=item.message)
         data["report"] = bool(item.error_report)
+        data["finished"] = item.status in (*IMPORT_DONE_STATES, "failed")
         db.session.rollback()
         return jsonify(data)
 

@@ -140,6 +140,39 @@ def spawn(app, instance_dir):
         print("\n".join(path.read_text(errors="replace").splitlines()[-40:]))
 
 
+def child_pids(pid: int) -> list[int]:
+    """The live child processes of `pid` (Linux /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+def rq_worker_pids(connection, proc: subprocess.Popen) -> set[int]:
+    """The live RQ workers a spawned `portal worker` runs: its children (or itself)."""
+    from rq import Worker
+    from rq.serializers import JSONSerializer
+
+    workers = Worker.all(connection=connection, serializer=JSONSerializer)
+    mine = {proc.pid, *child_pids(proc.pid)} if proc.poll() is None else set()
+    return {w.pid for w in workers} & mine
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def drain(app, timeout: float = 30) -> dict[str, int]:
     """Dispatch and run a burst worker in-process until no item is pending or in flight."""
     from jobs.worker import run_worker

@@ -1,5 +1,6 @@
-"""Fault tests with real processes: a worker killed with SIGKILL mid-call, and Redis
-restarted empty mid-work. The sandbox counts the external effects."""
+"""Fault tests with real processes: a worker killed with SIGKILL mid-call, Redis restarted
+empty mid-work, a supervised worker killed and restarted. The sandbox counts the external
+effects."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from models.jobs import OutboxItem
 from models.sms import SmsMessage
 from portal import outbox, sms
 from portal.redis_conn import redis_server_binary
+from tests.integration.conftest import child_pids, rq_worker_pids, wait_for
 
 FAST = {
     "OUTBOX_DISPATCH_INTERVAL": 1,
@@ -34,16 +36,6 @@ def clean(db):
     db.session.execute(delete(SmsMessage))
     db.session.commit()
     yield
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def states(db) -> dict[str, int]:
@@ -217,3 +209,32 @@ def test_idle_worker_stops_on_sigterm(app, spawn, private_redis):
     time.sleep(0.5)  # idle in its dequeue
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=10) == 0
+
+
+def test_supervised_worker_killed_by_sigkill_is_restarted(app, spawn, private_redis):
+    """`portal worker` runs the RQ worker as its child and starts a new one when it dies (a
+    worker aborted by a hostile file, the OOM killer): jobs enqueued afterwards still run."""
+    from rq import Queue
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    conn = private_redis["conn"]
+    supervisor = spawn(
+        "worker", "--queue", "default", env={**FAST, "REDIS_URL": private_redis["url"]}
+    )
+
+    (victim,) = wait_for(lambda: rq_worker_pids(conn, supervisor), 30, "the RQ worker")
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: rq_worker_pids(conn, supervisor) - {victim}, 30, "a restarted RQ worker")
+    job = Queue("default", connection=conn, serializer=JSONSerializer).enqueue("time.sleep", 0)
+    wait_for(
+        lambda: (
+            Job.fetch(job.id, connection=conn, serializer=JSONSerializer).get_status() == "finished"
+        ),
+        30,
+        "a job enqueued after the restart to run",
+    )
+    assert supervisor.poll() is None  # the same `portal worker`
+    supervisor.send_signal(signal.SIGTERM)  # and a stop request still stops it
+    assert supervisor.wait(timeout=15) == 0
+    assert not child_pids(supervisor.pid)

@@ -1,6 +1,7 @@
 """Whitelist after the import: end-of-day batch, mobile-banking sync through the outbox and the
-sandbox, two-phase campaign SMS exactly once under duplicate schedulers, and a worker killed
-in the middle of an import (nothing merged; the import re-runs)."""
+sandbox, two-phase campaign SMS exactly once under duplicate schedulers, a worker killed in
+the middle of an import (nothing merged; the import fails by its lease and re-runs), and
+hostile workbooks that reach a real worker without stopping it."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from models.jobs import IntegrationCursor, OutboxItem
 from models.sms import SmsMessage
 from models.staff import StaffUser
 from models.whitelist import EodRun, Offer, OfferHistory, OfferSyncBatch, WhitelistImport
-from portal import campaigns, offer_sync, offers, schedules
+from portal import campaigns, offer_sync, offers, schedules, sms
 from portal import whitelist_import as svc
 from portal.whitelist_demo import seed_products
 from portal.whitelist_sample import rows as sample_rows
 from portal.whitelist_sample import write_workbook
-from tests.integration.conftest import drain
+from tests.integration.conftest import drain, rq_worker_pids, wait_for
+from tests.workbook_factories import far_cell_workbook
 
 PRODUCTS = [("XFY", 10000, 300000, 4.35, 18)]
 
@@ -138,8 +140,6 @@ def test_campaign_sends_exactly_once_under_duplicate_schedulers(app, db, clean, 
     run = db.session.scalars(select(CampaignRun)).one()
     assert (run.status, run.audience) == ("sent", audience)
     drain(app, timeout=60)
-    from portal import sms
-
     sms.poll_receipts()
     per_customer = db.session.execute(
         select(SmsMessage.customer_id, func.count()).group_by(SmsMessage.customer_id)
@@ -160,11 +160,7 @@ def test_worker_killed_mid_import_merges_nothing_and_rerun_works(app, db, clean,
     with path.open("rb") as fh:
         imp, _ = svc.submit(db.session, user, fh, "kill.xlsx", "valid_only", False)
     before = db.session.scalar(select(func.count()).select_from(Offer))
-    # the worker reads every file in a second process (as it does a large one)
-    worker = spawn(
-        "worker",
-        env={"WHITELIST_TEST_COMMIT_DELAY": "30", "WHITELIST_READER_PROCESS_MIN_BYTES": "0"},
-    )
+    worker = spawn("worker", env={"WHITELIST_TEST_COMMIT_DELAY": "30"})
     deadline = time.monotonic() + 60
     from portal.whitelist_progress import get_progress
 
@@ -184,5 +180,111 @@ def test_worker_killed_mid_import_merges_nothing_and_rerun_works(app, db, clean,
     )
     db.session.refresh(imp)
     assert imp.status == "running"
+    result = svc.run_import(imp.id)  # the re-run (what a requeue does)
+    assert result["status"] == "committed" and result["offers_created"] == 300
+
+
+def _marketer(db) -> StaffUser:
+    return db.session.scalars(select(StaffUser).where(StaffUser.username == "marketing1")).one()
+
+
+def _settled(db, imp: WhitelistImport, states=("committed", "rejected", "failed")) -> bool:
+    db.session.refresh(imp)
+    status = imp.status
+    db.session.rollback()
+    return status in states
+
+
+def _rq_worker_pids(app, supervisor) -> set[int]:
+    return rq_worker_pids(app.extensions["redis"], supervisor)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_far_cell_workbooks_fail_cleanly_and_the_worker_carries_on(
+    app, db, clean, sandbox, spawn, tmp_path, monkeypatch
+):
+    """Three ≈ 5 KB workbooks with one far cell (XFD1048576: ≈ 550 GB for the reader, which
+    aborted the worker; Z1048576: ≈ 845 MB; XFD1048576 behind a <dimension> that lies) reach
+    a real worker — the extent scans are off here, on both sides, as for sheets too large to
+    scan — and each ends only its memory-capped reading process: the imports fail with a
+    Chinese message, the same worker process then imports a good file and sends an SMS."""
+    seed_products()
+    monkeypatch.setitem(app.config, "WORKBOOK_EXTENT_SCAN_MAX_BYTES", 0)
+    env = {
+        "WORKBOOK_EXTENT_SCAN_MAX_BYTES": 0,
+        "WORKBOOK_READER_MAX_MEMORY_MB": 512,
+        "OUTBOX_DISPATCH_INTERVAL": 1,
+        "CRON_CATCHUP_HOURS": 0,
+    }
+    supervisor = spawn("worker", env=env)
+    spawn("cron", env=env)
+    (rq_worker,) = wait_for(lambda: _rq_worker_pids(app, supervisor), 30, "the RQ worker")
+    rows = list(sample_rows(2, ["I01B01"], PRODUCTS, seed=31))
+    hostile = []
+    for far_cell, dimension in (("XFD1048576", None), ("Z1048576", None), ("XFD1048576", "A1:I3")):
+        path = far_cell_workbook(tmp_path, rows, far_cell, dimension)
+        assert path.stat().st_size < 6000
+        with path.open("rb") as fh:
+            hostile.append(
+                svc.submit(db.session, _marketer(db), fh, path.name, "valid_only", False)[0]
+            )
+    for imp in hostile:
+        wait_for(lambda imp=imp: _settled(db, imp), 60, f"import {imp.id} to end")
+        assert imp.status == "failed", imp.message
+        assert "读取工作簿的进程异常终止" in imp.message and "512 MB" in imp.message
+    good = write_workbook(tmp_path / "after.xlsx", sample_rows(5, ["I01B01"], PRODUCTS, seed=32))
+    with good.open("rb") as fh:
+        imp, _ = svc.submit(db.session, _marketer(db), fh, good.name, "valid_only", False)
+    wait_for(lambda: _settled(db, imp), 60, "the good import to end")
+    assert imp.status == "committed" and imp.offers_created == 5, imp.message
+    customer = db.session.scalar(select(Offer.customer_id).where(Offer.import_id == imp.id))
+    sms.queue_to_customers(
+        db.session, "line_opened", [customer], {"product": "消费易", "limit": "1"}, key_prefix="far"
+    )
+    db.session.commit()
+
+    def sent() -> bool:
+        state = db.session.scalar(
+            select(SmsMessage.state).where(SmsMessage.customer_id == customer)
+        )
+        db.session.rollback()
+        return state == "sent"
+
+    wait_for(sent, 60, "the SMS to be sent")
+    assert sandbox.stats()["effects"]["sms"] >= 1
+    assert _rq_worker_pids(app, supervisor) == {rq_worker}  # never died, never restarted
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_import_of_a_killed_worker_fails_by_its_lease(app, db, clean, spawn, tmp_path):
+    """The RQ worker is killed in the middle of an import's merge: nothing is merged, the
+    supervisor starts a new worker, and the import — left 处理中 by the dead process — is
+    failed once its lease runs out (the sweep `portal cron` schedules); then it re-runs."""
+    seed_products()
+    path = write_workbook(tmp_path / "lease.xlsx", sample_rows(300, ["I01B03"], PRODUCTS, seed=98))
+    with path.open("rb") as fh:
+        imp, _ = svc.submit(db.session, _marketer(db), fh, "lease.xlsx", "valid_only", False)
+    before = db.session.scalar(select(func.count()).select_from(Offer))
+    lease = {"WHITELIST_IMPORT_HEARTBEAT_SECONDS": 1, "WHITELIST_IMPORT_LEASE_SECONDS": 4}
+    # the import runs on one worker, the sweeps on another (while the first is busy)
+    supervisor = spawn(
+        "worker", "--queue", "batch", env={"WHITELIST_TEST_COMMIT_DELAY": 30, **lease}
+    )
+    spawn("worker", "--queue", "default", env=lease)
+    spawn("cron", env={"WHITELIST_IMPORT_SWEEP_INTERVAL": 1, "CRON_CATCHUP_HOURS": 0, **lease})
+    from portal.whitelist_progress import get_progress
+
+    wait_for(lambda: get_progress(imp.id)["phase"] == "merging", 60, "the merge")
+    # longer than the lease: the running import renews it (PostgreSQL), or its transaction
+    # holds SQLite's write lock, for which the sweep waits like every writer
+    time.sleep(6)
+    assert _settled(db, imp, ("running",))
+    (victim,) = _rq_worker_pids(app, supervisor)
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: _settled(db, imp, ("failed",)), 60, "the lease to expire")
+    assert "导入进程异常终止" in imp.message and "请重新上传" in imp.message
+    assert db.session.scalar(select(func.count()).select_from(Offer)) == before
+    restarted = lambda: _rq_worker_pids(app, supervisor) - {victim}  # noqa: E731
+    wait_for(restarted, 30, "`portal worker` to restart its RQ worker")
     result = svc.run_import(imp.id)  # the re-run (what a requeue does)
     assert result["status"] == "committed" and result["offers_created"] == 300
