@@ -26,6 +26,7 @@ from sqlalchemy import event, inspect, update
 from sqlalchemy.orm import Session
 
 from models.staff import StaffUser
+from portal import login_guard
 
 EPOCH_KEY = "_portal_epoch"  # in the Flask session
 EPOCH_CLAIM = "sep"  # in the JWT access token
@@ -60,8 +61,6 @@ def token_lifetime() -> dt.timedelta:
 
 
 def is_locked(user: Any) -> bool:
-    from portal import login_guard
-
     return login_guard.locked_for(user) is not None
 
 

@@ -140,7 +140,9 @@ def test_a_username_spray_is_aggregated_and_usernames_are_normalised(app, db):
         attempt(client, f"' OR 1=1 -- {i}", WRONG, ip)
     for _ in range(50):
         attempt(client, f"sqlmap{secrets.token_hex(4)}", WRONG, ip)
-    new = db.session.scalars(select(AuditLog).where(AuditLog.id > before)).all()
+    new = db.session.scalars(
+        select(AuditLog).where(AuditLog.id > before).order_by(AuditLog.id)
+    ).all()
     throttled = [r for r in new if r.event == "login_throttled"]
     assert len(throttled) == 1 and throttled[0].count == 50
     names = [r.actor_name for r in new if r.actor_name]
