@@ -11,8 +11,8 @@ Raising the epoch ends every session and token of the user at once:
 
 * on logout (``PortalSecurityManager.on_user_logout``);
 * through a flush hook, whatever code path makes the change: a password set (own change,
-  admin reset), a deactivation, a temporary lock, a change of the user's roles or groups,
-  or of a group's roles or members.
+  admin reset), a deactivation, a temporary lock, a change of the user's roles (from the
+  user's or the role's side) or groups.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import datetime as dt
 from typing import Any
 
 from flask import current_app, session
-from flask_appbuilder.security.sqla.models import Group, Role
+from flask_appbuilder.security.sqla.models import Role
 from sqlalchemy import event, inspect, update
 from sqlalchemy.orm import Session
 
@@ -98,13 +98,6 @@ def _on_flush(db_session: Session, _ctx: Any, _instances: Any) -> None:
         elif isinstance(obj, Role):
             hist = inspect(obj).attrs["user"].history
             for user in (*hist.added, *hist.deleted):
-                _bump(user)
-        elif isinstance(obj, Group):
-            hist = inspect(obj).attrs["users"].history
-            members = [*hist.added, *hist.deleted]
-            if _changed(obj, "roles"):
-                members += list(obj.users)
-            for user in members:
                 _bump(user)
 
 

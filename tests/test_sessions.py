@@ -227,3 +227,16 @@ def db_user_id(app, username):
     from portal.extensions import db
 
     return db.session.scalar(select(StaffUser.id).where(StaffUser.username == username))
+
+
+def test_a_role_change_made_from_the_role_side_ends_the_users_sessions(app, db):
+    """The flush hook sees a role's member list change as well as a user's role list."""
+    username, uid = fresh_user(app)
+    client = web_login(app, username)
+    before = db.session.get(StaffUser, uid).session_epoch
+    approver = app.appbuilder.sm.find_role("approver")
+    approver.user.append(db.session.get(StaffUser, uid))
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(StaffUser, uid).session_epoch > before
+    assert works(client) == (False, False)
