@@ -168,7 +168,10 @@ class StaffUserView(ScopedModelView, UserDBModelView):
                 lifted += 1
                 audit.record(db.session, "account_unlocked", "user", user.id)
         db.session.commit()
-        flash(f"已解除 {lifted} 个用户的登录锁定" if lifted else "所选用户未被锁定", "success")
+        if lifted:
+            flash(f"已解除 {lifted} 个用户的登录锁定", "success")
+        else:
+            flash("所选用户未被锁定（登录失败计数已清零）", "info")
         return redirect(self.get_redirect())
 
     def pre_add(self, item) -> None:
