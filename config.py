@@ -151,9 +151,24 @@ class BaseConfig:
     SESSION_REFRESH_EACH_REQUEST = True
     PERMANENT_SESSION_LIFETIME = timedelta(minutes=_env_int("PORTAL_IDLE_TIMEOUT_MIN", 30))
     PORTAL_SESSION_ABSOLUTE_HOURS = _env_int("PORTAL_SESSION_ABSOLUTE_HOURS", 10)
-    PORTAL_LOGIN_MAX_ATTEMPTS = _env_int("PORTAL_LOGIN_MAX_ATTEMPTS", 5)  # per window
-    PORTAL_LOGIN_WINDOW_SECONDS = _env_int("PORTAL_LOGIN_WINDOW_SECONDS", 300)
-    PORTAL_LOCKOUT_AFTER = _env_int("PORTAL_LOCKOUT_AFTER", 10)  # consecutive failures
+    # Login throttling and lockout (docs/security.md, "Sessions, tokens, login throttling
+    # and lockout"). Counters live in Redis; a window starts at its first failure.
+    PORTAL_LOGIN_WINDOW_SECONDS = _env_int("PORTAL_LOGIN_WINDOW_SECONDS", 900)
+    # failed logins per (username, client address) per window
+    PORTAL_LOGIN_MAX_ATTEMPTS = _env_int("PORTAL_LOGIN_MAX_ATTEMPTS", 5)
+    # failed logins per client address per window, all usernames together: sized for a
+    # branch whose staff share one NAT address (IPv6 addresses count per /64)
+    PORTAL_LOGIN_IP_MAX_FAILURES = _env_int("PORTAL_LOGIN_IP_MAX_FAILURES", 100)
+    # consecutive failed logins of one username (any address) that lock it temporarily
+    PORTAL_LOCKOUT_AFTER = _env_int("PORTAL_LOCKOUT_AFTER", 10)
+    # how long that lock lasts; 0 = until an admin unlocks it (用户管理 → 解除锁定)
+    PORTAL_LOCKOUT_MINUTES = _env_int("PORTAL_LOCKOUT_MINUTES", 30)
+    # one aggregated audit row per subject and window (throttled logins, refused
+    # out-of-scope requests, replayed revoked sessions), its count raised in place
+    PORTAL_AUDIT_AGGREGATE_SECONDS = _env_int("PORTAL_AUDIT_AGGREGATE_SECONDS", 900)
+    # JSON login API (/api/v1/security/login): access-token lifetime, capped by the idle and
+    # absolute session limits; no refresh tokens are issued
+    PORTAL_API_TOKEN_MINUTES = _env_int("PORTAL_API_TOKEN_MINUTES", 15)
     PORTAL_CSP = (
         "default-src 'self'; "
         "script-src 'self' 'nonce-{nonce}'; "

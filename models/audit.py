@@ -13,8 +13,11 @@ EVENT_LABELS = {
     "login_failure": "登录失败",
     "login_throttled": "登录限流",
     "account_locked": "账户锁定",
+    "account_unlocked": "解除锁定",
     "logout": "退出登录",
     "session_expired": "会话超时",
+    "session_revoked": "已失效会话被重放",
+    "scope_denied": "越权访问被拒",
     "create": "新增记录",
     "update": "修改记录",
     "delete": "删除记录",
@@ -40,6 +43,7 @@ TARGET_LABELS = {
     "contract": "合同",
     "blacklist_entry": "黑名单",
     "sms_message": "短信记录",
+    "route": "页面/接口",
 }
 
 
@@ -59,6 +63,11 @@ class AuditLog(Model):
     target_id: Mapped[str | None] = mapped_column(String(64))
     ip: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict | None] = mapped_column(JSON)
+    # aggregated rows (portal.audit.record_tally): one per subject and window, whose count
+    # (and last_at) is the only thing the database lets change
+    count: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    last_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    agg_key: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
 
     __scope__ = {"institution": "institution_id", "branch": "branch_id", "owner": "actor_id"}
 
@@ -83,9 +92,30 @@ class AuditLog(Model):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.event} {self.actor_name or '-'}"
 
 
-# Append-only at the database level. The same statements are in the migration.
+# Append-only at the database level; an aggregated row (agg_key set) may only have its
+# count raised (and last_at moved). The same statements are in migration 0012.
+_FROZEN = (
+    "id",
+    "at",
+    "event",
+    "actor_id",
+    "actor_name",
+    "institution_id",
+    "branch_id",
+    "target_type",
+    "target_id",
+    "ip",
+    "detail",
+    "agg_key",
+)
+_SQLITE_COUNT_ONLY = (
+    "OLD.agg_key IS NOT NULL AND COALESCE(NEW.count > OLD.count, 0) AND "
+    + " AND ".join(f"NEW.{c} IS OLD.{c}" for c in _FROZEN)
+)
+_PG_ROW = ", ".join("{0}.detail::text" if c == "detail" else "{0}." + c for c in _FROZEN)
 SQLITE_TRIGGERS = [
     "CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log "
+    f"WHEN NOT ({_SQLITE_COUNT_ONLY}) "
     "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
     "CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log "
     "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
@@ -93,7 +123,14 @@ SQLITE_TRIGGERS = [
 POSTGRES_TRIGGERS = [
     "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$ "
     "BEGIN RAISE EXCEPTION 'audit_log is append-only'; END; $$ LANGUAGE plpgsql",
-    "CREATE TRIGGER audit_log_no_update_delete BEFORE UPDATE OR DELETE ON audit_log "
+    "CREATE OR REPLACE FUNCTION audit_log_count_only() RETURNS trigger AS $$ BEGIN "
+    "IF OLD.agg_key IS NOT NULL AND NEW.count > OLD.count "
+    f"AND ({_PG_ROW.format('NEW')}) IS NOT DISTINCT FROM ({_PG_ROW.format('OLD')}) "
+    "THEN RETURN NEW; END IF; "
+    "RAISE EXCEPTION 'audit_log is append-only'; END; $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER audit_log_count_only BEFORE UPDATE ON audit_log "
+    "FOR EACH ROW EXECUTE FUNCTION audit_log_count_only()",
+    "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
     "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
     "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
     "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",

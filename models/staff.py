@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from flask_appbuilder.security.sqla.models import User
-from sqlalchemy import ForeignKey, Numeric, String
+from sqlalchemy import DateTime, ForeignKey, Integer, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.org import OrgUnit
@@ -25,6 +26,13 @@ class StaffUser(User):
     staff_no: Mapped[str | None] = mapped_column(String(20), unique=True, nullable=True)
     phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
     approval_limit: Mapped[Decimal | None] = mapped_column(Numeric(14, 2), nullable=True)
+    # every session and API token carries the epoch it was issued under; raising it ends
+    # them all on every web process (portal.sessions)
+    session_epoch: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default="0"
+    )
+    # temporary lock after repeated failed logins (portal.login_guard); past or None: unlocked
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
     org_unit: Mapped[OrgUnit | None] = relationship(OrgUnit, foreign_keys=[org_unit_id])
     institution: Mapped[OrgUnit | None] = relationship(OrgUnit, foreign_keys=[institution_id])

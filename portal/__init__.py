@@ -103,13 +103,14 @@ def init_database(app: Flask) -> None:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         options.setdefault("connect_args", {"timeout": 30})
     import models  # noqa: F401  (registers every table)
-    from portal import audit
+    from portal import audit, sessions
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     with app.app_context():
         _sqlite_pragmas(db.engine)
     audit.install(db.session)
+    sessions.install(db.session)  # password, lock, deactivation, roles end the user's sessions
 
 
 def _sqlite_pragmas(engine) -> None:

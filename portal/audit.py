@@ -3,6 +3,8 @@
 `record()` writes in the caller's transaction, so a business change and its audit
 row commit or roll back together. `record_now()` commits on its own connection
 for events that must survive a rolled-back request (failed logins).
+`record_tally()` counts floods (throttled logins, refused out-of-scope requests) in one
+row per subject and window instead of one row per event.
 Changes to audited models are captured by a session `after_flush` hook; values of
 personal-data columns are masked, passwords never written.
 """
@@ -10,9 +12,12 @@ personal-data columns are masked, passwords never written.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+import time
 from typing import Any
 
-from flask import g, has_request_context, request
+from flask import current_app, g, has_request_context, request
 from flask_appbuilder.security.sqla.models import Role, User
 from sqlalchemy import event, insert, inspect
 from sqlalchemy.orm import Session
@@ -89,6 +94,46 @@ def record_now(engine, event_name: str, **kwargs: Any) -> None:
         conn.execute(insert(AuditLog).values(**row))
 
 
+def record_tally(engine, event_name: str, subject: tuple, **kwargs: Any) -> None:
+    """Count an event in ONE audit row per `subject` and window, in its own transaction.
+
+    The window (PORTAL_AUDIT_AGGREGATE_SECONDS) starts at the subject's first event; Redis
+    holds its start so every web process adds to the same row. The row keeps the first
+    event's time and details; `count` and `last_at` grow — the only change the database's
+    append-only trigger allows, and only on such a row.
+    """
+    subject_id = hashlib.sha256(
+        json.dumps([event_name, *subject], default=str, ensure_ascii=False).encode()
+    ).hexdigest()[:32]
+    window_key = f"portal:audit:tally:{subject_id}"
+    pipe = current_app.extensions["redis"].pipeline()
+    pipe.set(
+        window_key, time.time_ns(), ex=current_app.config["PORTAL_AUDIT_AGGREGATE_SECONDS"], nx=True
+    )
+    pipe.get(window_key)
+    started = pipe.execute()[1]
+    row = _row(
+        event_name,
+        kwargs.get("target_type"),
+        kwargs.get("target_id"),
+        kwargs.get("detail"),
+        kwargs.get("actor"),
+    )
+    agg_key = hashlib.sha256(f"{subject_id}:{started!r}".encode()).hexdigest()
+    row.update(count=1, last_at=row["at"], agg_key=agg_key)
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    stmt = upsert(AuditLog).values(**row)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[AuditLog.agg_key],
+        set_={"count": AuditLog.count + 1, "last_at": stmt.excluded.last_at},
+    )
+    with engine.begin() as conn:
+        conn.execute(stmt)
+
+
 def actor_of(user: Any) -> dict[str, Any]:
     return {
         "actor_id": user.id,
@@ -153,7 +198,15 @@ def _collect(session: Session, flush_context: Any, instances: Any) -> None:
 
 def _write(session: Session, flush_context: Any) -> None:
     pending = session.info.pop("audit_pending", [])
-    ignore_keys = {"last_login", "login_count", "fail_login_count", "changed_on", "updated_at"}
+    ignore_keys = {
+        "last_login",
+        "login_count",
+        "fail_login_count",
+        "changed_on",
+        "updated_at",
+        "session_epoch",  # portal.sessions; the event that raised it is audited
+        "locked_until",  # audited as account_locked / account_unlocked
+    }
     for kind, obj, detail in pending:
         if kind == "update":
             detail = {k: v for k, v in detail.items() if k not in ignore_keys}

@@ -89,6 +89,7 @@ METHOD_PERMISSION_NAME = {
     "unmask": "unmask",
     "export": "export",
     "revoke": "edit",
+    "unlock": "edit",  # lift a user's temporary login lock (用户管理)
     "review": "review",
     "reassign": "reassign",
     "reassign_all": "reassign",

@@ -1,4 +1,5 @@
-"""Security manager: the staff user model, Chinese login, throttling, lockout and login audit."""
+"""Security manager: the staff user model, Chinese login, throttling, lockout, revocable
+sessions and tokens (portal.sessions), login audit."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from flask import current_app, g
 from flask_appbuilder.security.sqla.manager import SecurityManager
 
 from models.staff import StaffUser
-from portal import audit, login_guard
+from portal import audit, login_guard, sessions
 from views import fab_security
 from views.auth import PortalAuthDBView
+from views.security_api import SecurityApi
 from views.staff import StaffUserView
 
 
@@ -24,6 +26,8 @@ class PortalSecurityManager(SecurityManager):
     viewmenumodelview = fab_security.ViewMenuModelView
     permissionviewmodelview = fab_security.PermissionViewModelView
     resetpasswordview = fab_security.ResetPasswordView
+    # the JSON login API: short-lived access tokens tied to the session epoch, no refresh
+    security_api = SecurityApi
 
     def _engine(self):
         return current_app.extensions["sqlalchemy"].engine
@@ -42,42 +46,82 @@ class PortalSecurityManager(SecurityManager):
         return (permission_name, view_name) in cache[key]
 
     def auth_user_db(self, username, password):
-        """One gate for the browser form and the JSON login API."""
-        username = (username or "").strip()
-        if login_guard.is_throttled(username):
-            minutes = max(1, login_guard.retry_after_seconds(username) // 60)
-            g.login_error = f"登录尝试过于频繁，请 {minutes} 分钟后再试"
-            audit.record_now(
-                self._engine(), "login_throttled", actor={"actor_name": username[:128]}
-            )
-            return None
-        known = self.find_user(username=username)
+        """One gate for the browser form and the JSON login API (policy: portal.login_guard).
+
+        A refused attempt sets ``g.login_error`` (Chinese) and ``g.login_retry_after``
+        (seconds, 0 when only an admin can help)."""
+        username = login_guard.clean_username(username)
+        refusal = login_guard.throttled(username)
+        known = None if refusal else self.find_user(username=username)
+        refusal = refusal or login_guard.locked_for(known)
+        if refusal is not None:
+            return self._refuse(username, refusal)
         if known is not None and not known.active:
-            g.login_error = "账户已停用或已锁定，请联系管理员"
+            g.login_error = "账户已停用，请联系管理员"
         user = super().auth_user_db(username, password)
         if user is not None:
             login_guard.clear(username)
+            if user.locked_until is not None:  # an expired lock: tidy the admin's view
+                user.locked_until = None
+                self.update_user(user)
             return user
         login_guard.register_failure(username)
         audit.record_now(
             self._engine(),
             "login_failure",
-            actor={"actor_name": username[:128], "actor_id": known.id if known else None},
+            actor={
+                "actor_name": login_guard.audit_username(username),
+                "actor_id": known.id if known else None,
+            },
         )
-        lock_after = current_app.config["PORTAL_LOCKOUT_AFTER"]
-        if known is not None and known.active and (known.fail_login_count or 0) >= lock_after:
-            known.active = False
-            self.update_user(known)
-            g.login_error = "连续登录失败次数过多，账户已锁定，请联系管理员"
+        if known is not None and known.active and login_guard.should_lock(known):
+            until = login_guard.lock(known)
+            self.update_user(known)  # ends the user's sessions (portal.sessions)
+            g.login_error = login_guard.locked_for(known).message
             audit.record_now(
-                self._engine(), "account_locked", target_type="user", target_id=known.id
+                self._engine(),
+                "account_locked",
+                target_type="user",
+                target_id=known.id,
+                detail={"until": until.isoformat(timespec="seconds")},
             )
         return None
+
+    def _refuse(self, username: str, refusal: login_guard.Refusal) -> None:
+        g.login_error = refusal.message
+        g.login_retry_after = refusal.retry_after
+        by_address = refusal.reason == "ip"  # a spray: one row per address, not per name
+        audit.record_tally(
+            self._engine(),
+            "login_throttled",
+            (refusal.reason, "" if by_address else username.lower(), login_guard.client_address()),
+            actor={"actor_name": None if by_address else login_guard.audit_username(username)},
+            detail={"reason": refusal.reason},
+        )
+        return None
+
+    def load_user(self, pk):
+        """The session's user — unless the session was revoked (portal.sessions)."""
+        user = super().load_user(pk)
+        if user is not None and not sessions.session_is_current(user):
+            g.portal_revoked_session = audit.actor_of(user)
+            return None
+        return user
+
+    def load_user_jwt(self, _jwt_header, jwt_data):
+        """The token's user — unless the token predates a revocation or the user is locked."""
+        user = self.get_user_by_id(int(jwt_data["sub"]))
+        if user is None or not user.is_active or not sessions.token_is_current(user, jwt_data):
+            return None
+        g.user = user
+        return user
 
     def on_user_login(self, user) -> None:
         audit.record_now(self._engine(), "login_success", actor=audit.actor_of(user))
 
     def on_user_logout(self, user) -> None:
+        sessions.revoke_all(self.session, user.id)  # every session and token of the user
+        self.session.commit()
         audit.record_now(self._engine(), "logout", actor=audit.actor_of(user))
 
 

@@ -1,4 +1,5 @@
-"""HTTP security baseline: headers, session idle/absolute timeouts, no-store on personal data."""
+"""HTTP security baseline: headers, session idle/absolute timeouts, revoked sessions
+(portal.sessions) ended, no-store on personal data, refused out-of-scope requests audited."""
 
 from __future__ import annotations
 
@@ -19,26 +20,39 @@ def start_session_clock() -> None:
 
 def _check_session() -> object | None:
     user = getattr(g, "user", None)
-    if user is None or not getattr(user, "is_authenticated", False):
+    if user is None:
         return None
+    if not getattr(user, "is_authenticated", False):
+        revoked = g.pop("portal_revoked_session", None)  # set by the user loader
+        if revoked is None:
+            return None
+        from portal import audit
+
+        # a replayed cookie may be sent many times: one row per user and window
+        audit.record_tally(_engine(), "session_revoked", (revoked["actor_id"],), actor=revoked)
+        return _end_session("会话已失效（已退出登录、修改密码或账户变更），请重新登录")
     started = session.get(_SESSION_START)
     limit = current_app.config["PORTAL_SESSION_ABSOLUTE_HOURS"] * 3600
     if started is None or time.time() - started > limit:
         from portal import audit
 
-        audit.record_now(
-            current_app.extensions["sqlalchemy"].engine,
-            "session_expired",
-            actor=audit.actor_of(user),
-        )
-        logout_user()
-        session.clear()
-        g.user = None
-        if request.path.startswith("/api/"):
-            return ({"message": "会话已过期，请重新登录"}, 401)
-        flash("会话已过期，请重新登录", "warning")
-        return redirect(url_for("PortalAuthDBView.login"))
+        audit.record_now(_engine(), "session_expired", actor=audit.actor_of(user))
+        return _end_session("会话已过期，请重新登录")
     return None
+
+
+def _engine():
+    return current_app.extensions["sqlalchemy"].engine
+
+
+def _end_session(message: str):
+    logout_user()
+    session.clear()
+    g.user = None
+    if request.path.startswith("/api/"):
+        return ({"message": message}, 401)
+    flash(message, "warning")
+    return redirect(url_for("PortalAuthDBView.login"))
 
 
 def _headers(response):
@@ -86,3 +100,6 @@ def init_web_security(app: Flask) -> None:
     # runs after FAB's before_request, which sets g.user
     app.before_request(_check_session)
     app.after_request(_headers)
+    from portal.scope_audit import audit_refusal
+
+    app.after_request(audit_refusal)

@@ -51,8 +51,10 @@ MISSING_PK = "999999999"
 MISSING_NAME = "nonexistent"
 # tables whose rows must be identical before and after the whole matrix run
 UNTOUCHED_EXCEPT = {"audit_log", "alembic_version"}
-# columns a login itself updates
-LOGIN_BOOKKEEPING = {"ab_user": {"last_login", "login_count", "fail_login_count"}}
+# columns a login or logout itself updates (logout raises the session epoch)
+LOGIN_BOOKKEEPING = {
+    "ab_user": {"last_login", "login_count", "fail_login_count", "session_epoch", "locked_until"}
+}
 
 
 def _action_name(app, endpoint: str) -> str:

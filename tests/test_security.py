@@ -53,7 +53,7 @@ def test_json_login_api_is_throttled_too(app):
     codes = [client.post("/api/v1/security/login", json=body).status_code for _ in range(5)]
     assert codes == [401] * 5
     good = {"username": "approver1", "password": "Demo@2026", "provider": "db"}
-    assert client.post("/api/v1/security/login", json=good).status_code == 401
+    assert client.post("/api/v1/security/login", json=good).status_code == 429
     app.extensions["redis"].flushdb()
     resp = client.post("/api/v1/security/login", json=good)
     assert resp.status_code == 200 and "access_token" in resp.get_json()
@@ -75,11 +75,11 @@ def test_account_locks_after_repeated_failures_across_windows(app, db, redis):
         redis.flushdb()  # the throttle window passes; the lockout counter does not
     db.session.expire_all()
     user = db.session.execute(select(StaffUser).where(StaffUser.username == "lock_me")).scalar_one()
-    assert user.active is False
+    assert user.locked_until is not None and user.active is True  # locked, not deactivated
     resp = client.post(
         "/login/", data={"username": "lock_me", "password": "Lock@2026ok"}, follow_redirects=True
     )
-    assert "已停用或已锁定" in resp.get_data(as_text=True)
+    assert "账户已临时锁定" in resp.get_data(as_text=True)
     assert not _logged_in(client)
 
 

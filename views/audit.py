@@ -30,10 +30,15 @@ class AuditLogView(ScopedModelView):
         "target_label": "对象类型",
         "institution_id": "机构",
         "branch_id": "网点",
+        "count": "次数",
+        "last_at": "最近一次",
     }
-    list_columns = ["at", "event_label", "actor_name", "target_label", "target_id", "ip"]
+    # an aggregated row (throttled logins, refused out-of-scope requests) counts many events
+    list_columns = ["at", "event_label", "actor_name", "target_label", "target_id", "ip", "count"]
     show_columns = [
         "at",
+        "count",
+        "last_at",
         "event_label",
         "actor_name",
         "target_label",

@@ -10,6 +10,7 @@ from flask_appbuilder.utils.base import get_safe_redirect
 from flask_appbuilder.views import expose
 from flask_login import login_user
 
+from portal import sessions
 from portal.websecurity import start_session_clock
 
 
@@ -32,6 +33,7 @@ class PortalAuthDBView(AuthDBView):
                 return redirect(self.appbuilder.get_url_for_login_with(next_url))
             login_user(user, remember=False)
             start_session_clock()
+            sessions.bind(user)  # revocable: logout, password, lock, roles end it
             return redirect(next_url)
         return self.render_template(
             self.login_template, title=self.title, form=form, appbuilder=self.appbuilder

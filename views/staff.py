@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from flask import flash, redirect
+from flask_appbuilder.actions import action
+from flask_appbuilder.baseviews import expose
 from flask_appbuilder.models.sqla.filters import FilterEqual, FilterInFunction
+from flask_appbuilder.security.decorators import has_access
 from flask_appbuilder.security.views import UserDBModelView
 from wtforms.validators import Optional, Regexp
 
+from portal import audit, login_guard
+from portal.extensions import db
 from portal.form_validators import MobileValidator
 from portal.org import staff_institution
 from portal.permissions import METHOD_PERMISSION_NAME, RESOURCE_STAFF, ROLE_HQ_ADMIN, ROLES
@@ -30,6 +36,7 @@ STAFF_LABELS = {
     "last_login": "上次登录",
     "login_count": "登录次数",
     "fail_login_count": "连续登录失败次数",
+    "locked_until": "临时锁定至",
     "created_on": "创建时间",
     "created_by": "创建人",
     "changed_on": "修改时间",
@@ -76,6 +83,7 @@ class StaffUserView(ScopedModelView, UserDBModelView):
                     "last_login",
                     "login_count",
                     "fail_login_count",
+                    "locked_until",
                     "created_on",
                     "changed_on",
                 ],
@@ -131,6 +139,40 @@ class StaffUserView(ScopedModelView, UserDBModelView):
     }
     edit_form_query_rel_fields = add_form_query_rel_fields
     search_form_query_rel_fields = {"org_unit": scoped()}
+
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk):
+        """Flask-AppBuilder's user page, with 解除锁定 beside 重置密码."""
+        item = self._get_scoped_or_404(pk)
+        actions = {name: self.actions[name] for name in ("resetpasswords", "unlock")}
+        widgets = self._get_show_widget(pk, item, actions=actions)
+        self.update_redirect()
+        return self.render_template(
+            self.show_template,
+            pk=pk,
+            title=self.show_title,
+            widgets=widgets,
+            appbuilder=self.appbuilder,
+            related_views=self._related_views,
+        )
+
+    @action("unlock", "解除锁定", "解除所选用户的登录锁定？", "fa-unlock", multiple=True)
+    def unlock(self, items):
+        """Lift the temporary lock of repeated failed logins (not a deactivation: 启用 is
+        the edit form's). Rows come through the scope (GuardedActionsMixin)."""
+        items = items if isinstance(items, list) else [items]
+        lifted = 0
+        for user in items:
+            if login_guard.unlock(user):
+                lifted += 1
+                audit.record(db.session, "account_unlocked", "user", user.id)
+        db.session.commit()
+        if lifted:
+            flash(f"已解除 {lifted} 个用户的登录锁定", "success")
+        else:
+            flash("所选用户未被锁定（登录失败计数已清零）", "info")
+        return redirect(self.get_redirect())
 
     def pre_add(self, item) -> None:
         super().pre_add(item)
