@@ -13,6 +13,7 @@ from models.whitelist import BlacklistEntry, Product
 from portal import audit
 from portal.identity import IdentityError, parse_resident_id
 from portal.scoping import LEVEL_ALL, Scope
+from portal.text_input import clean_text
 from portal.upload_safety import check_spreadsheet
 
 BLACKLIST_MAX_ROWS = 200_000
@@ -53,6 +54,11 @@ def check_blacklist_entry(session, item: BlacklistEntry, scope: Scope) -> None:
         raise ValueError("该身份证号已在黑名单中")
 
 
+def _cell(raw):
+    """A cell's text under the one input policy (portal/text_input.py); numbers as they are."""
+    return clean_text(raw) if isinstance(raw, str) else raw
+
+
 def import_blacklist(session, user, stream) -> tuple[int, int]:
     """Import 身份证号 / 姓名 / 原因 rows; any bad row refuses the whole file (nothing written)."""
     with tempfile.NamedTemporaryFile(suffix=".upload", delete=False) as tmp:
@@ -72,7 +78,8 @@ def import_blacklist(session, user, stream) -> tuple[int, int]:
         path.unlink(missing_ok=True)
     if not rows:
         raise ValueError("文件没有内容")
-    head = [str(h).strip().replace("*", "") for h in rows[0]]
+    rows = [[_cell(c) for c in row] for row in rows]
+    head = [str(h).replace("*", "") for h in rows[0]]
     try:
         i_id, i_reason = head.index("身份证号"), head.index("原因")
     except ValueError as exc:
@@ -88,14 +95,14 @@ def import_blacklist(session, user, stream) -> tuple[int, int]:
         except IdentityError as exc:
             problems.append(f"第 {n} 行：{exc}")
             continue
-        reason = str(row[i_reason]).strip()
+        reason = str(row[i_reason])
         if not reason:
             problems.append(f"第 {n} 行：原因不能为空")
             continue
         if number in have or number in new:
             skipped += 1
             continue
-        name = str(row[i_name]).strip()[:50] if i_name is not None else None
+        name = str(row[i_name])[:50] if i_name is not None else None
         new[number] = {"id_number": number, "name": name, "reason": reason[:200]}
     if problems:
         more = f"等 {len(problems)} 处" if len(problems) > 5 else ""
