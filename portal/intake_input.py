@@ -129,7 +129,10 @@ def moment(body: dict, name: str, label: str) -> dt.datetime:
     except ValueError:
         raise bad(f"{label}（{name}）须为 ISO 8601 时间，如 2026-11-22T10:00:00+08:00") from None
     if parsed.tzinfo is not None:  # store business-local naive time
-        parsed = parsed.astimezone().replace(tzinfo=None)
+        try:
+            parsed = parsed.astimezone().replace(tzinfo=None)
+        except OverflowError:  # 0001-01-01T00:00+23:59: valid, but before any window
+            parsed = dt.datetime.min if parsed.year < 5000 else dt.datetime.max
     return parsed
 
 
@@ -173,14 +176,9 @@ def device(body: dict) -> dict | None:
         value = d.get(name)
         if value is None:
             continue
-        if not isinstance(value, str):
+        if not isinstance(value, str) or len(value) > 64:
             raise bad(f"设备信息 {name} 须为不超过 64 字的字符串")
-        value = cleaned(value, name, "设备信息")
-        if len(value) > 64:
-            raise bad(f"设备信息 {name} 须为不超过 64 字的字符串")
-        if not value.isprintable():  # beyond the policy: private-use, unassigned code points
-            raise bad(f"设备信息 {name} 含有不可见或无效字符")
-        out[name] = value
+        out[name] = cleaned(value, name, "设备信息")
     return out
 
 
@@ -189,9 +187,6 @@ def reason(body: dict) -> str | None:
     value = body.get("reason")
     if value is None:
         return None
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > 200:
         raise bad("撤回原因（reason）须为不超过 200 字的字符串")
-    value = cleaned(value, "reason", "撤回原因", multiline=True)
-    if len(value) > 200:
-        raise bad("撤回原因（reason）须为不超过 200 字的字符串")
-    return value or None
+    return cleaned(value, "reason", "撤回原因", multiline=True) or None
