@@ -143,6 +143,7 @@ def _bad_cases():
         ("blacklisted", "black", 422, "CUSTOMER_BLACKLISTED"),
         ("missing_authorization", "noauth", 422, "AUTHORIZATION_MISSING"),
         ("old_authorization", "oldauth", 422, "AUTHORIZATION_INVALID"),
+        ("year_one_authorization", "year1", 422, "AUTHORIZATION_INVALID"),
         ("bad_id_number", "idno", 400, "INVALID_FIELD"),
         ("bad_mobile", "mobile", 400, "INVALID_FIELD"),
         ("device_control_character", "device", 400, "INVALID_FIELD"),
@@ -197,6 +198,8 @@ def test_bad_input_refused_nothing_stored(api, db, name, how, status, code):
         del body["authorization"]
     elif how == "oldauth":
         body["authorization"]["signed_at"] = (dt.datetime.now() - dt.timedelta(days=60)).isoformat()
+    elif how == "year1":  # valid RFC 3339, but out of any clock's range once made local
+        body["authorization"]["signed_at"] = "0001-01-01T00:00:00+23:59"
     elif how in ("idno", "idno_offer"):
         body["id_number"] = body["id_number"][:17] + ("0" if body["id_number"][17] != "0" else "1")
         if how == "idno_offer":  # the format is refused even when no offer matches either
