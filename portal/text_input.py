@@ -71,6 +71,9 @@ _TAB_OR_BREAK = re.compile("[\t\n]+")
 # what needs no work: printable ASCII (and \t \n for multi-line text)
 _PLAIN_LINE = re.compile(r"[\x20-\x7e]*")
 _PLAIN_TEXT = re.compile(r"[\x20-\x7e\t\n]*")
+# Chinese names as they usually are: CJK unified ideographs (and extension A) and the middle dot
+# of transliterated names — none has a decomposition, none is invisible
+_PLAIN_NAME = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\u00b7]+")
 # Kangxi radicals and the CJK radicals supplement: symbols that look like ideographs
 _RADICALS = (0x2E80, 0x2FDF)
 _FOLDED_KINDS = ("Lu", "Ll", "Lt", "Lm", "Lo", "Nd", "Mn", "Mc")
@@ -140,6 +143,8 @@ def is_clean(value: str) -> bool:
     """A cheap test for hot paths (an import's million names): True only when
     ``clean_text(value)`` (single-line) returns ``value`` unchanged. False may be a false
     alarm (text with full-width punctuation, which cleaning keeps): then clean it."""
+    if _PLAIN_NAME.fullmatch(value):
+        return True
     if _PLAIN_LINE.fullmatch(value):
         return value == value.strip()
     return (
