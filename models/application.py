@@ -197,6 +197,8 @@ class ChannelRequest(Model):
     status_code: Mapped[int] = mapped_column(Integer, nullable=False)
     response: Mapped[dict] = mapped_column(JSON, nullable=False)
     at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+    # SHA-256 of the request (endpoint, path, canonical JSON body): a repeat must match it
+    body_hash: Mapped[str | None] = mapped_column(String(64))
 
     def __repr__(self) -> str:
         return f"{self.channel}:{self.request_id}"

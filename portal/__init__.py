@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 def create_app(config: Any = None) -> Flask:
     """Build the app: config → database → Redis → AppBuilder → views → security."""
     app = base_app(config)
+    from portal import form_input
+
+    form_input.install(app)  # before any form class is used: every form's text and choices
     init_appbuilder(app)
     from portal.websecurity import init_web_security
 

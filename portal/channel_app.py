@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask
+from werkzeug.exceptions import HTTPException
+
+from portal.channel_errors import http_error
 
 # the API's answers carry personal data: never cached, never framed, never sniffed
 API_HEADERS = {
@@ -23,12 +26,6 @@ API_HEADERS = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
 }
-
-
-def _json_error(status: int, code: str, message: str):
-    resp = jsonify({"code": code, "message": message})
-    resp.status_code = status
-    return resp
 
 
 def _headers(response):
@@ -45,11 +42,6 @@ def create_channel_app(config: Any = None) -> Flask:
     app = base_app(config)
     app.register_blueprint(bp)
     app.after_request(_headers)
-    app.register_error_handler(404, lambda _e: _json_error(404, "NOT_FOUND", "接口不存在"))
-    app.register_error_handler(
-        405, lambda _e: _json_error(405, "METHOD_NOT_ALLOWED", "不支持该请求方法")
-    )
-    app.register_error_handler(
-        500, lambda _e: _json_error(500, "INTERNAL_ERROR", "服务内部错误，请稍后重试")
-    )
+    # every HTTP error (404, 405 with Allow, 413, 400, an unexpected 500 …) in the API's shape
+    app.register_error_handler(HTTPException, http_error)
     return app

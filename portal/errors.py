@@ -12,9 +12,20 @@ MESSAGES = {
     404: "页面或记录不存在，或不在您的数据范围内。",
     405: "不支持该操作方式。",
     413: "上传内容过大。",
+    415: "不支持的内容类型。",
     429: "操作过于频繁，请稍后再试。",
     500: "系统内部错误，已记录，请稍后重试或联系管理员。",
 }
+
+
+def _http_error(exc, code: int):
+    """The channel API's paths answer in the API's own error shape and codes
+    (portal/channel_errors.py); every other path gets the page or the staff API's JSON."""
+    from portal.channel_errors import http_error, is_channel_path
+
+    if is_channel_path(request.path):
+        return http_error(exc)
+    return _render(code)
 
 
 def _render(code: int, message: str | None = None):
@@ -47,7 +58,7 @@ def init_errors(app: Flask) -> None:
 
     app.register_error_handler(ApplyFilterException, _bad_filter)
     for code in MESSAGES:
-        app.register_error_handler(code, lambda exc, code=code: _render(code))
+        app.register_error_handler(code, lambda exc, code=code: _http_error(exc, code))
     app.register_error_handler(
         CSRFError,
         lambda exc: _render(400, "页面已过期或来源不明（CSRF 校验失败），请刷新页面后重试。"),

@@ -6,7 +6,8 @@ with its customer, blacklist hit and own manager, locked; the new ids drawn) and
 (the manager's SMS) written to the outbox in the same transaction, never called inline;
 the channel learns the application's status from the response.
 A channel request id is idempotent: the first response is stored with the business
-change and returned for every repeat.
+change, with the request's fingerprint, and returned for every repeat of the same request;
+the id reused for a different request is refused (422 IDEMPOTENCY_KEY_REUSED).
 """
 
 from __future__ import annotations
@@ -38,16 +39,20 @@ from portal.intake_input import ChannelError
 AUTH_VALID_DAYS = 90
 
 
-def stored_response(session: Session, channel: str, request_id: str) -> tuple[int, dict] | None:
-    row = session.execute(
-        select(ChannelRequest.status_code, ChannelRequest.response).where(
-            ChannelRequest.channel == channel, ChannelRequest.request_id == request_id
-        )
+def stored_response(session: Session, channel: str, request_id: str):
+    """The first request's answer and fingerprint (status_code, response, endpoint, body_hash)."""
+    return session.execute(
+        select(
+            ChannelRequest.status_code,
+            ChannelRequest.response,
+            ChannelRequest.endpoint,
+            ChannelRequest.body_hash,
+        ).where(ChannelRequest.channel == channel, ChannelRequest.request_id == request_id)
     ).first()
-    return (row.status_code, row.response) if row else None
 
 
-def _store(session: Session, key: KeyInfo, request_id: str, endpoint: str, status: int, body):
+def _store(session: Session, key: KeyInfo, request: tuple, status: int, body) -> None:
+    request_id, endpoint, fingerprint = request
     multirow.insert_rows(
         session,
         ChannelRequest.__table__,
@@ -59,47 +64,68 @@ def _store(session: Session, key: KeyInfo, request_id: str, endpoint: str, statu
                 status_code=status,
                 response=body,
                 at=dt.datetime.now(),
+                body_hash=fingerprint,
             )
         ],
     )
 
 
+def _replay(first, endpoint: str, fingerprint: str) -> tuple[int, dict]:
+    """A repeated request id: the first answer, if this is the same request (same endpoint
+    and path, same body). A request id reused for a different request is refused — the
+    first answer would describe another request (requests stored before fingerprints were
+    kept are compared by endpoint only)."""
+    if first.endpoint != endpoint or (first.body_hash or fingerprint) != fingerprint:
+        raise ChannelError(
+            422,
+            "IDEMPOTENCY_KEY_REUSED",
+            "渠道请求流水号（request_id）已用于另一笔内容不同的请求，请为新请求使用新的流水号",
+        )
+    return first.status_code, first.response
+
+
 def idempotent(
-    session: Session, key: KeyInfo, request_id: str, endpoint: str, work, one_statement=False
+    session: Session,
+    key: KeyInfo,
+    request: tuple[str, str, str],
+    work,
+    one_statement=False,
 ):
     """Run `work()` → (status, body) once per (channel, request id), storing its answer.
 
-    The happy path does not look first: a repeat fails on the business rules (offer
-    already applied, application already withdrawn) or on the unique request id, and
-    only then is the stored first response looked up and returned. `one_statement`: the
-    work's writes and the stored answer go to PostgreSQL as one statement
-    (portal/statement_batch.py; the submission, whose writes are all inserts after one
-    guarded update).
+    ``request`` is (request id, endpoint, fingerprint — intake_input.fingerprint). The happy
+    path does not look first: a repeat fails on the business rules (offer already applied,
+    application already withdrawn) or on the unique request id, and only then is the stored
+    first response looked up — and returned when the repeat is the same request, refused
+    (422 IDEMPOTENCY_KEY_REUSED) when it is not. `one_statement`: the work's writes and the
+    stored answer go to PostgreSQL as one statement (portal/statement_batch.py; the
+    submission, whose writes are all inserts after one guarded update).
     """
+    request_id, endpoint, fingerprint = request
     try:
         if one_statement:
-            status, body = _one_statement(session, key, request_id, endpoint, work)
+            status, body = _one_statement(session, key, request, work)
         else:
             status, body = work()
-            _store(session, key, request_id, endpoint, status, body)
+            _store(session, key, request, status, body)
         session.commit()
     except (ChannelError, IntegrityError):
         session.rollback()
         first = stored_response(session, key.channel, request_id)
         if first is None:
             raise
-        return first
+        return _replay(first, endpoint, fingerprint)
     except Exception:
         session.rollback()
         raise
     return status, body
 
 
-def _one_statement(session: Session, key: KeyInfo, request_id: str, endpoint: str, work):
+def _one_statement(session: Session, key: KeyInfo, request: tuple, work):
     try:
         with statement_batch.collect(session):
             status, body = work()
-            _store(session, key, request_id, endpoint, status, body)
+            _store(session, key, request, status, body)
     except offers.OfferError as exc:  # the offer's guarded update matched nothing
         raise ChannelError(409, "OFFER_ALREADY_APPLIED", str(exc)) from None
     return status, body
@@ -241,8 +267,7 @@ def submit(session: Session, key: KeyInfo, body: Any) -> tuple[int, dict]:
     return idempotent(
         session,
         key,
-        rid,
-        "submit",
+        (rid, "submit", intake_input.fingerprint(body, "submit")),
         lambda: _submit(
             session, key, rid, offer_id, number, mobile, amount, auth, contract, device
         ),

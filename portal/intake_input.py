@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from portal.identity import IdentityError, normalize_mobile, parse_resident_id
+from portal.text_input import TextInputError, clean_text
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 REF = re.compile(r"^[A-Za-z0-9_\-\.]{1,64}$")
@@ -33,14 +36,36 @@ def obj(body: Any, what: str = "请求体") -> dict:
     return body
 
 
+def cleaned(value: str, name: str, label: str, multiline: bool = False) -> str:
+    """A text field under the portal's one input policy (portal/text_input.py): invisible
+    characters removed, full-width letters and digits folded; a control character (a client's
+    bug: no person types one) is refused with 400 INVALID_FIELD."""
+    try:
+        return clean_text(
+            value, multiline=multiline, refuse_controls=True, what=f"{label}（{name}）"
+        )
+    except TextInputError as exc:
+        raise bad(str(exc)) from None
+
+
 def text(body: dict, name: str, label: str, pattern: re.Pattern | None = None) -> str:
     value = body.get(name)
-    if not isinstance(value, str) or not value.strip():
+    if isinstance(value, str):
+        value = cleaned(value, name, label)
+    if not isinstance(value, str) or not value:
         raise bad(f"缺少{label}（{name}）", "MISSING_FIELD")
-    value = value.strip()
     if pattern is not None and not pattern.match(value):
         raise bad(f"{label}（{name}）格式错误")
     return value
+
+
+def fingerprint(body: dict, endpoint: str, *path: str) -> str:
+    """SHA-256 of what makes a request this request — endpoint, path values and body as
+    canonical JSON (key order and spacing do not count) — kept with its idempotency record."""
+    canonical = json.dumps(
+        [endpoint, path, body], sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def request_id(body: dict) -> str:
@@ -104,7 +129,10 @@ def moment(body: dict, name: str, label: str) -> dt.datetime:
     except ValueError:
         raise bad(f"{label}（{name}）须为 ISO 8601 时间，如 2026-11-22T10:00:00+08:00") from None
     if parsed.tzinfo is not None:  # store business-local naive time
-        parsed = parsed.astimezone().replace(tzinfo=None)
+        try:
+            parsed = parsed.astimezone().replace(tzinfo=None)
+        except OverflowError:  # 0001-01-01T00:00+23:59: valid, but before any window
+            parsed = dt.datetime.min if parsed.year < 5000 else dt.datetime.max
     return parsed
 
 
@@ -150,7 +178,15 @@ def device(body: dict) -> dict | None:
             continue
         if not isinstance(value, str) or len(value) > 64:
             raise bad(f"设备信息 {name} 须为不超过 64 字的字符串")
-        if not value.isprintable():  # control characters, U+0000, lone surrogates
-            raise bad(f"设备信息 {name} 含有不可见或无效字符")
-        out[name] = value
+        out[name] = cleaned(value, name, "设备信息")
     return out
+
+
+def reason(body: dict) -> str | None:
+    """The customer's free-text reason (≤ 200 characters; line breaks allowed), or None."""
+    value = body.get("reason")
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 200:
+        raise bad("撤回原因（reason）须为不超过 200 字的字符串")
+    return cleaned(value, "reason", "撤回原因", multiline=True) or None

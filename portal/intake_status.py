@@ -102,9 +102,7 @@ def withdraw(session: Session, key: KeyInfo, app_no: str, body: Any) -> tuple[in
     """The customer withdraws (客户撤回) while the application is not yet decided."""
     body = intake_input.obj(body)
     rid = intake_input.request_id(body)
-    reason = body.get("reason")
-    if reason is not None and (not isinstance(reason, str) or len(reason) > 200):
-        raise intake_input.bad("撤回原因（reason）须为不超过 200 字的字符串")
+    reason = intake_input.reason(body)
 
     def work():
         row = _channel_app(session, key, app_no)
@@ -127,4 +125,6 @@ def withdraw(session: Session, key: KeyInfo, app_no: str, body: Any) -> tuple[in
             "application": {"app_no": row.app_no, "status": code, "status_label": label},
         }
 
-    return idempotent(session, key, rid, "withdraw", work)
+    return idempotent(
+        session, key, (rid, "withdraw", intake_input.fingerprint(body, "withdraw", app_no)), work
+    )

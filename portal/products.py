@@ -14,6 +14,7 @@ from portal import audit, blacklist_reader
 from portal.child_process import ReaderFailed
 from portal.identity import IdentityError, parse_resident_id
 from portal.scoping import LEVEL_ALL, Scope
+from portal.text_input import clean_text
 from portal.upload_safety import check_spreadsheet, workbook_limits
 from portal.workbook_extent import WorkbookRejected
 
@@ -55,6 +56,11 @@ def check_blacklist_entry(session, item: BlacklistEntry, scope: Scope) -> None:
         raise ValueError("该身份证号已在黑名单中")
 
 
+def _cell(raw):
+    """A cell's text under the one input policy (portal/text_input.py); numbers as they are."""
+    return clean_text(raw) if isinstance(raw, str) else raw
+
+
 def import_blacklist(session, user, stream) -> tuple[int, int]:
     """Import 身份证号 / 姓名 / 原因 rows; any bad row refuses the whole file (nothing written).
 
@@ -86,17 +92,19 @@ def import_blacklist(session, user, stream) -> tuple[int, int]:
     new, problems, skipped = {}, [], 0
     for n, id_number, name, reason in rows:
         try:
-            number = parse_resident_id(id_number).number
+            number = parse_resident_id(_cell(id_number)).number
         except IdentityError as exc:
             problems.append(f"第 {n} 行：{exc}")
             continue
-        reason = str(reason).strip()
+        reason = _cell(reason)
+        reason = str(reason).strip() if reason is not None else ""
         if not reason:
             problems.append(f"第 {n} 行：原因不能为空")
             continue
         if number in have or number in new:
             skipped += 1
             continue
+        name = _cell(name)
         name = str(name).strip()[:50] if name is not None else None
         new[number] = {"id_number": number, "name": name, "reason": reason[:200]}
     if problems:

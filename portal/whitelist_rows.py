@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from stdnum.cn import ric
 
 from portal.identity import IdentityError, normalize_mobile, parse_resident_id
+from portal.text_input import clean_text, is_clean
 from portal.whitelist_columns import COLUMNS
 
 COL = {c.key: i for i, c in enumerate(COLUMNS)}
@@ -167,8 +168,8 @@ class RowValidator:
             or not name
             or len(name) > 50
             or " " in name
-            or name != name.strip()
             or _BAD_NAME_RE.search(name)
+            or not is_clean(name)  # invisible characters, full-width forms: cleaned below
         ):
             return None
         if type(mobile) is not str or len(mobile) != 11 or not mobile.isdigit():
@@ -242,6 +243,7 @@ class RowValidator:
         )
 
     def _validate(self, row_no: int, v: list) -> tuple[tuple | None, dict[int, str]]:
+        v = [_cell(raw) for raw in v]
         errs: dict[int, str] = {}
         action = _text(v[COL["action"]])
         if action in ("", "授信", "新增", "变更"):
@@ -370,6 +372,12 @@ class RowValidator:
         else:
             return value.isoformat()
         return None
+
+
+def _cell(raw):
+    """A cell's text under the portal's one input policy (portal/text_input.py): invisible and
+    control characters removed, full-width letters and digits folded, line breaks a space."""
+    return clean_text(raw) if type(raw) is str else raw
 
 
 def _text(raw) -> str:

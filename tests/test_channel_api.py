@@ -143,6 +143,7 @@ def _bad_cases():
         ("blacklisted", "black", 422, "CUSTOMER_BLACKLISTED"),
         ("missing_authorization", "noauth", 422, "AUTHORIZATION_MISSING"),
         ("old_authorization", "oldauth", 422, "AUTHORIZATION_INVALID"),
+        ("year_one_authorization", "year1", 422, "AUTHORIZATION_INVALID"),
         ("bad_id_number", "idno", 400, "INVALID_FIELD"),
         ("bad_mobile", "mobile", 400, "INVALID_FIELD"),
         ("device_control_character", "device", 400, "INVALID_FIELD"),
@@ -197,6 +198,8 @@ def test_bad_input_refused_nothing_stored(api, db, name, how, status, code):
         del body["authorization"]
     elif how == "oldauth":
         body["authorization"]["signed_at"] = (dt.datetime.now() - dt.timedelta(days=60)).isoformat()
+    elif how == "year1":  # valid RFC 3339, but out of any clock's range once made local
+        body["authorization"]["signed_at"] = "0001-01-01T00:00:00+23:59"
     elif how in ("idno", "idno_offer"):
         body["id_number"] = body["id_number"][:17] + ("0" if body["id_number"][17] != "0" else "1")
         if how == "idno_offer":  # the format is refused even when no offer matches either
@@ -327,3 +330,113 @@ def test_concurrent_submits_on_one_offer_create_one_application(app, api, db):
         "applied",
         now.updated_at,
     )
+
+
+# --- idempotency: a request id names one request ---------------------------------------------
+
+
+def _refused_reuse(resp) -> None:
+    assert resp.status_code == 422, resp.get_json()
+    data = resp.get_json()
+    assert data["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert "request_id" in data["message"] and "流水号" in data["message"]
+
+
+def test_request_id_reused_for_a_different_request_is_refused(api, db):
+    """The same request again (keys in another order, other spacing) gets the first answer;
+    the same request id with another body — a changed amount, another offer that would be
+    accepted — or on another endpoint is refused with 422 IDEMPOTENCY_KEY_REUSED, and nothing
+    is created or changed."""
+    offer = fresh_offer()
+    body = submit_body(offer)
+    first = api.call("POST", "/applications", body)
+    assert first.status_code == 201, first.get_json()
+    app_no = first.get_json()["application"]["app_no"]
+    before = _counts(db)
+    reordered = json.dumps(dict(reversed(list(body.items()))), indent=2, ensure_ascii=False)
+    same = api.call("POST", "/applications", raw=reordered.encode())
+    assert same.status_code == 201 and same.get_json() == first.get_json()
+
+    _refused_reuse(api.call("POST", "/applications", {**body, "amount": "19999.00"}))
+    other = fresh_offer()
+    _refused_reuse(
+        api.call("POST", "/applications", submit_body(other, request_id=body["request_id"]))
+    )
+    _refused_reuse(
+        api.call("POST", f"/applications/{app_no}/withdraw", {"request_id": body["request_id"]})
+    )
+    assert _counts(db) == before
+    db.session.expire_all()
+    assert db.session.get(Offer, other.id).status == "active"
+    assert db.session.scalar(select(Application.state).where(Application.app_no == app_no)) == (
+        "assigned"
+    )
+
+
+def test_withdraw_request_id_names_one_withdrawal(api, db):
+    first_app = api.call("POST", "/applications", submit_body(fresh_offer()))
+    second_app = api.call("POST", "/applications", submit_body(fresh_offer()))
+    one, two = (r.get_json()["application"]["app_no"] for r in (first_app, second_app))
+    wd = {"request_id": "WD" + one, "reason": "不需要了"}
+    first = api.call("POST", f"/applications/{one}/withdraw", wd)
+    assert first.status_code == 200, first.get_json()
+    again = api.call("POST", f"/applications/{one}/withdraw", wd)
+    assert again.status_code == 200 and again.get_json() == first.get_json()
+    _refused_reuse(api.call("POST", f"/applications/{one}/withdraw", {**wd, "reason": "改了"}))
+    _refused_reuse(api.call("POST", f"/applications/{two}/withdraw", wd))  # another path
+    db.session.expire_all()
+    assert db.session.scalar(select(Application.state).where(Application.app_no == two)) == (
+        "assigned"
+    )
+
+
+def test_idempotency_record_keeps_the_request_fingerprint(api, db):
+    """Both write paths (PostgreSQL's one statement, the plain inserts) store the fingerprint
+    of the canonical body with the first answer."""
+    from portal.intake_input import fingerprint
+
+    body = submit_body(fresh_offer())
+    assert api.call("POST", "/applications", body).status_code == 201
+    stored = db.session.scalar(
+        select(ChannelRequest.body_hash).where(ChannelRequest.request_id == body["request_id"])
+    )
+    assert stored == fingerprint(body, "submit") and len(stored) == 64
+
+
+# --- text under the portal's one input policy (portal/text_input.py) -------------------------
+
+
+def test_channel_text_loses_invisible_characters_and_refuses_control_characters(api, db):
+    from models.customer import Customer
+
+    offer = fresh_offer()
+    customer = db.session.get(Customer, offer.customer_id)
+    number = customer.id_number[:6] + "\u200b" + customer.id_number[6:] + "\ufeff"
+    lookup = api.call("POST", "/offers/lookup", {"id_number": number, "mobile": customer.mobile})
+    assert lookup.status_code == 200, lookup.get_json()
+    assert [o["offer_id"] for o in lookup.get_json()["offers"]] == [offer.id]
+
+    for broken in ({"id_number": number + "\x07"}, {"request_id": "REQ\x00X"}):
+        before = _counts(db)
+        resp = api.call("POST", "/applications", submit_body(offer, **broken))
+        assert resp.status_code == 400, resp.get_json()
+        assert resp.get_json()["code"] == "INVALID_FIELD"
+        assert "控制字符" in resp.get_json()["message"]
+        assert _counts(db) == before
+
+    body = submit_body(offer, id_number=number, mobile="\u2060" + customer.mobile)
+    resp = api.call("POST", "/applications", body)
+    assert resp.status_code == 201, resp.get_json()
+    app_no = resp.get_json()["application"]["app_no"]
+    path = f"/applications/{app_no}/withdraw"
+    refused = api.call("POST", path, {"request_id": "WDX" + app_no, "reason": "不\x1b[31m要"})
+    assert refused.status_code == 400 and refused.get_json()["code"] == "INVALID_FIELD"
+    wd = api.call("POST", path, {"request_id": "WD" + app_no, "reason": "客户\u200b不需要了\u202e"})
+    assert wd.status_code == 200, wd.get_json()
+    db.session.expire_all()
+    reasons = db.session.scalars(
+        select(ApplicationEvent.reason)
+        .join(Application, Application.id == ApplicationEvent.application_id)
+        .where(Application.app_no == app_no, ApplicationEvent.action == "withdraw")
+    ).all()
+    assert reasons == ["客户不需要了"]

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from models.application import Application, ChannelRequest
 from models.whitelist import Offer
 from portal.channel_app import API_HEADERS, create_channel_app
-from tests.app_factories import ChannelClient, channel_key, fresh_offer, submit_body
+from tests.app_factories import ChannelClient, channel_key, fresh_offer, signed_headers, submit_body
 
 PREFIX = "/api/channel/v1"
 
@@ -200,3 +200,89 @@ def test_a_signed_submit_for_an_applied_offer_is_409(api, db):
     assert first.status_code == 201, first.get_json()
     second = api.call("POST", "/applications", submit_body(offer))  # a new request id
     _json_error(second, 409, "OFFER_ALREADY_APPLIED")
+
+
+# --- the documented error shape for every HTTP-level refusal, on both deployments -----------
+
+
+@pytest.fixture(params=["lean", "staff"])
+def deployment(request, lean, app):
+    """The channel API's own deployment and the staff portal, which serves the API too."""
+    return lean if request.param == "lean" else app
+
+
+def _shaped(resp, status: int, code: str) -> dict:
+    assert resp.status_code == status, resp.get_data(as_text=True)[:300]
+    assert resp.mimetype == "application/json"
+    data = resp.get_json()
+    assert set(data) == {"code", "message"} and data["code"] == code, data
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in data["message"]), data
+    return data
+
+
+@pytest.mark.parametrize(
+    "method,path,allowed",
+    [
+        ("GET", "/applications", {"POST"}),
+        ("PUT", "/offers/lookup", {"POST"}),
+        ("DELETE", "/openapi.json", {"GET"}),
+        ("POST", "/applications/AP1", {"GET"}),
+        ("GET", "/applications/AP1/withdraw", {"POST"}),
+    ],
+)
+def test_wrong_method_is_405_with_allow(deployment, method, path, allowed):
+    resp = deployment.test_client().open(PREFIX + path, method=method)
+    _shaped(resp, 405, "METHOD_NOT_ALLOWED")
+    assert allowed <= {m.strip() for m in resp.headers["Allow"].split(",")}, resp.headers
+
+
+@pytest.mark.parametrize("path", ["/nope", "/applications/AP1/nope", ""])
+def test_unknown_api_path_is_404_in_the_api_shape(deployment, path):
+    _shaped(deployment.test_client().get(PREFIX + path), 404, "NOT_FOUND")
+
+
+def test_body_too_large_and_not_json_are_refused_in_the_api_shape(deployment, db, templates):
+    key_id, secret = channel_key()
+    api = ChannelClient(deployment.test_client(), key_id, secret)
+    body = submit_body(fresh_offer())
+    big = json.dumps({**body, "pad": "x" * deployment.config["CHANNEL_MAX_BODY"]}).encode()
+    _shaped(api.call("POST", "/applications", raw=big), 413, "BODY_TOO_LARGE")
+    data = json.dumps(body).encode()
+    for media in ("text/plain", "application/x-www-form-urlencoded", None):
+        over = {"Content-Type": media} if media else {}
+        resp = api.call("POST", "/applications", raw=data, **over)
+        if media is None:  # no Content-Type header at all
+            path = PREFIX + "/applications"
+            headers = signed_headers(key_id, secret, "POST", path, data)
+            del headers["Content-Type"]
+            resp = api.client.post(path, data=data, headers=headers)
+        _shaped(resp, 415, "UNSUPPORTED_MEDIA_TYPE")
+    _shaped(api.call("POST", "/applications", raw=b'{"request_id": '), 400, "BAD_JSON")
+    ok = api.call(
+        "POST", "/applications", raw=data, **{"Content-Type": "application/json; charset=utf-8"}
+    )
+    assert ok.status_code == 201, ok.get_json()
+
+
+def test_staff_portal_internal_error_on_an_api_path_is_the_api_shape(app):
+    """An unexpected error under /api/channel/v1 of the staff portal: the API's JSON 500 with
+    its stable code, nothing of the exception shown."""
+    from portal import create_app
+
+    staff = create_app(_config(app))
+    staff.config["PROPAGATE_EXCEPTIONS"] = False
+
+    def boom():
+        raise RuntimeError("secret detail 110101199001011234")
+
+    staff.add_url_rule(PREFIX + "/_boom", "boom", boom)
+    try:
+        resp = staff.test_client().get(PREFIX + "/_boom")
+        _shaped(resp, 500, "INTERNAL_ERROR")
+        assert "secret detail" not in resp.get_data(as_text=True)
+    finally:
+        from portal.extensions import db
+
+        with staff.app_context():
+            db.session.remove()
+            db.engine.dispose()

@@ -11,25 +11,24 @@ import json
 import logging
 
 from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from portal import intake, intake_status, outbox
+from portal.channel_errors import PREFIX, http_error, json_error
 from portal.channel_keys import AuthError, verify
 from portal.channel_openapi import spec
 from portal.extensions import db
 from portal.intake_input import ChannelError
 
 log = logging.getLogger(__name__)
-bp = Blueprint("channel_api", __name__, url_prefix="/api/channel/v1")
-
-
-def _error(status: int, code: str, message: str):
-    resp = jsonify({"code": code, "message": message})
-    resp.status_code = status
-    return resp
+bp = Blueprint("channel_api", __name__, url_prefix=PREFIX)
 
 
 def _signed():
-    """Verify the request's signature; returns (key, parsed JSON body or None)."""
+    """Verify the request's signature; returns (key, parsed JSON body or None).
+
+    In this order: the body's size (413, before anything reads it), the signature (401),
+    the body's media type (415: JSON only), the JSON itself (400)."""
     limit = current_app.config["CHANNEL_MAX_BODY"]
     if (request.content_length or 0) > limit:
         raise ChannelError(413, "BODY_TOO_LARGE", f"请求体超过 {limit} 字节")
@@ -40,6 +39,10 @@ def _signed():
     key = verify(db.session, redis, request.method, request.path, request.headers, raw)
     if request.method == "GET":
         return key, None
+    if request.mimetype != "application/json":
+        raise ChannelError(
+            415, "UNSUPPORTED_MEDIA_TYPE", "请求体须为 JSON（Content-Type: application/json）"
+        )
     try:
         return key, json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -50,23 +53,18 @@ def _signed():
 def _auth_error(exc: AuthError):
     db.session.rollback()
     log.info("channel auth refused: %s", exc.code)  # never the body: it holds personal data
-    return _error(401, exc.code, exc.message)
+    return json_error(401, exc.code, exc.message)
 
 
 @bp.errorhandler(ChannelError)
 def _channel_error(exc: ChannelError):
     db.session.rollback()
-    return _error(exc.status, exc.code, exc.message)
+    return json_error(exc.status, exc.code, exc.message)
 
 
-@bp.errorhandler(404)
-def _not_found(_exc):
-    return _error(404, "NOT_FOUND", "接口不存在")
-
-
-@bp.errorhandler(405)
-def _bad_method(_exc):
-    return _error(405, "METHOD_NOT_ALLOWED", "不支持该请求方法")
+# HTTP errors raised inside the API's views; routing errors (unknown path, wrong method) come
+# before any blueprint is chosen: the app's handlers send them to the same function
+bp.register_error_handler(HTTPException, http_error)
 
 
 @bp.post("/offers/lookup")

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect
+from flask import current_app, flash, redirect
 from flask_appbuilder.actions import action
 from flask_appbuilder.baseviews import expose
 from flask_appbuilder.models.sqla.filters import FilterEqual, FilterInFunction
 from flask_appbuilder.security.decorators import has_access
 from flask_appbuilder.security.views import UserDBModelView
+from sqlalchemy import select
 from wtforms.validators import Optional, Regexp
 
 from portal import audit, login_guard
 from portal.extensions import db
+from portal.form_input import NameRefused
 from portal.form_validators import MobileValidator
 from portal.org import staff_institution
 from portal.permissions import METHOD_PERMISSION_NAME, RESOURCE_STAFF, ROLE_HQ_ADMIN, ROLES
@@ -50,6 +52,16 @@ def _assignable_roles() -> list[str]:
     if current_scope().level != "all":
         names = [n for n in names if n != ROLE_HQ_ADMIN]
     return names
+
+
+def _refused_roles(ids: list[str]) -> str:
+    """The roles a posted id names that the admin may not grant (their labels are no secret:
+    an institution admin reads the role list)."""
+    role = current_app.appbuilder.sm.role_model
+    wanted = [int(i) for i in ids if i.isdigit() and len(i) < 10]
+    names = db.session.scalars(select(role.name).where(role.id.in_(wanted)).order_by(role.id))
+    labels = [ROLES.get(n, {}).get("label", n) for n in names]
+    return f"无权授予角色：{'、'.join(labels)}" if labels else "所选角色不存在"
 
 
 class StaffUserView(ScopedModelView, UserDBModelView):
@@ -132,6 +144,7 @@ class StaffUserView(ScopedModelView, UserDBModelView):
     validators_columns = {
         "staff_no": [Regexp(r"^[0-9A-Za-z]{3,20}$", message="员工号为 3–20 位字母或数字")],
         "phone": [Optional(), MobileValidator(required=False)],
+        "roles": [NameRefused(_refused_roles)],
     }
     add_form_query_rel_fields = {
         "org_unit": scoped(["active", FilterEqual, True]),
