@@ -31,7 +31,7 @@ def test_audit_triggers_exist(db):
             assert {"audit_log_no_update", "audit_log_no_delete"} <= names
         else:
             names = {r[0] for r in conn.exec_driver_sql("SELECT tgname FROM pg_trigger")}
-            assert {"audit_log_no_update_delete", "audit_log_no_truncate"} <= names
+            assert {"audit_log_count_only", "audit_log_no_delete", "audit_log_no_truncate"} <= names
     assert "audit_log" in inspect(db.engine).get_table_names()
 
 

@@ -1,6 +1,8 @@
-"""Sessions and lockout: ab_user.session_epoch (server-side revocation) and locked_until
-(temporary lockout); aggregated audit rows (audit_log.count, last_at, agg_key) whose count
-alone the database lets change
+"""sessions and lockout: ab_user.session_epoch and locked_until; aggregated audit rows
+
+ab_user.session_epoch makes sessions revocable server-side, ab_user.locked_until is the
+temporary lockout; audit_log.count, last_at and agg_key hold aggregated rows, whose count
+alone the database lets change.
 
 Revision ID: 0012
 Revises: 0011
