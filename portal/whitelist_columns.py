@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from portal.text_input import clean_text
+
 
 @dataclass(frozen=True)
 class Column:
@@ -31,7 +33,8 @@ SHEET = "白名单"
 
 
 def normalize_header(value: object) -> str:
-    text = str(value or "").strip().replace("*", "").replace("＊", "")
+    """A header cell as compared: the one text-input policy, marks of required columns removed."""
+    text = clean_text(str(value or "")).replace("*", "").replace("＊", "")
     return text.replace("(", "（").replace(")", "）").replace(" ", "")
 
 

@@ -17,7 +17,8 @@ from models.customer import Customer
 from models.whitelist import BlacklistEntry
 from portal.text_input import TextInputError, clean_text, is_clean
 from portal.whitelist_sample import id_numbers
-from tests.test_whitelist_import import products, reading, row, run  # noqa: F401 (fixtures)
+from tests.test_whitelist_import import products, run  # noqa: F401 (fixtures)
+from tests.workbook_factories import row
 
 ZWSP = "\u200b"
 
@@ -97,12 +98,12 @@ def test_cleaning_is_idempotent_and_is_clean_never_lies(text, multiline):
 # --- files: the whitelist and blacklist imports ------------------------------------------------
 
 
-@pytest.mark.usefixtures("products", "reading")
+@pytest.mark.usefixtures("products")
 @pytest.mark.parametrize("dirty", ["name", "all"])
 def test_whitelist_name_with_invisible_characters_is_stored_clean_and_found(
     db, tmp_path, inst_admin_client, dirty
 ):
-    """A name cell `韩\\u200b霞平` is stored `韩霞平` (both ways of reading the sheet), and the
+    """A name cell `韩\\u200b霞平` is stored `韩霞平` (read in the reading process), and the
     customer list's search for 韩霞平 finds it; other cells' invisible characters and
     full-width digits are cleaned as well."""
     name = "韩霞" + secrets.choice("平安宁静远明") + secrets.choice("甲乙丙丁戊己庚辛")
