@@ -5,7 +5,8 @@ own, Flask-AppBuilder's security views and the user form included — without an
 
 * **text normalisation** (portal/text_input.py): a request hook cleans every query-string and
   form value (not passwords) before any view, form or list filter reads it, so what is stored,
-  what is searched (``_flt_…`` list filters, the REST API's ``q``) and the free-text reasons the
+  what is searched (``_flt_…`` list filters, the REST API's ``q``, whose filter values
+  views/base.py cleans one by one) and the free-text reasons the
   custom views read from ``request.form`` are all in one form; and every WTForms text field
   (the base ``DynamicForm`` of all Flask-AppBuilder forms gets :class:`PortalFormMeta`) cleans
   its value once more with its own rule — a single-line field turns tabs and line breaks into

@@ -189,6 +189,11 @@ def test_customer_form_and_search_use_the_same_normalisation(app, db, inst_admin
         listed = inst_admin_client.get("/customers/list/", query_string={"_flt_3_name": typed})
         assert listed.status_code == 200
         assert name in listed.get_data(as_text=True), typed
+        # the staff REST API's search (rison `q`) too
+        q = f"(filters:!((col:name,opr:eq,value:'{typed}')))"
+        api = inst_admin_client.get("/api/v1/customer/", query_string={"q": q})
+        assert api.status_code == 200, api.get_data(as_text=True)[:300]
+        assert [r["name"] for r in api.get_json()["result"]] == [name], typed
 
 
 def test_textarea_keeps_line_breaks_and_chinese_punctuation(db, admin_client):

@@ -13,6 +13,7 @@ from flask_appbuilder.models.sqla.filters import FilterEqual
 
 from portal.permissions import METHOD_PERMISSION_NAME
 from portal.scoping import SCOPE_BASE_FILTERS, ScopeFilter
+from portal.text_input import clean_text
 from views.list_guard import ListGuardMixin, RestListGuardMixin
 
 
@@ -87,3 +88,11 @@ class ScopedModelRestApi(RestListGuardMixin, ModelRestApi):
     base_filters = SCOPE_BASE_FILTERS
     method_permission_name = METHOD_PERMISSION_NAME
     allow_browser_login = True
+
+    def _handle_filters_args(self, rison_args: dict):
+        """Each search value of `q` cleaned like a stored value (portal/text_input.py): the
+        request hook cleaned the `q` text as a whole, not the values inside it."""
+        for flt in rison_args.get("filters") or []:
+            if isinstance(flt, dict) and isinstance(flt.get("value"), str):
+                flt["value"] = clean_text(flt["value"])
+        return super()._handle_filters_args(rison_args)
