@@ -605,8 +605,14 @@ class Rewriter:
         self.old_of = {new: old for old, new in MOVES.items()}
         names = sorted(self.modules, key=len, reverse=True)
         self.dotted_re = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, names)) + r")(?!\w)")
+        # a moved file's path, also without ".py" (never a template's "portal/home.html")
+        for old, new in MOVES.items():
+            if old.endswith(".py") and not old.endswith("__init__.py"):
+                self.paths[old[:-3]] = new[:-3]
         paths = sorted(self.paths, key=len, reverse=True)
-        self.path_re = re.compile(r"(?<![\w./-])(" + "|".join(map(re.escape, paths)) + r")(?![\w])")
+        self.path_re = re.compile(
+            r"(?<![\w./-])(" + "|".join(map(re.escape, paths)) + r")(?![\w/-]|\.\w)"
+        )
 
     def new_module(self, name: str) -> str:
         """Longest known prefix replaced (portal.sms.send → portal.sms.messages.send)."""
