@@ -666,7 +666,7 @@ class Rewriter:
             start = offsets[node.lineno - 1] + node.col_offset
             end = offsets[node.end_lineno - 1] + node.end_col_offset
             if statements:
-                # a `# noqa` after the statement must hold for each of the split statements
+                # a trailing suppression comment must hold for each of the split statements
                 rest = source[end : offsets[node.end_lineno]]
                 noqa = re.search("#" + r"\s*noqa[^\n]*", rest)
                 if noqa:
@@ -805,11 +805,28 @@ def compare_graphs(before: dict[str, set[str]], after: dict[str, set[str]]) -> b
     return same
 
 
+def print_tables() -> None:
+    """The tables as Markdown (for scripts/restructure14.md)."""
+    print("| old | new |\n|---|---|")
+    for old, new in MOVES.items():
+        print(f"| `{old}` | `{new}` |")
+    print("\nKept in place: " + ", ".join(f"`{p}`" for p in sorted(KEEP)) + ".")
+    print("\nNew files: " + ", ".join(f"`{p}`" for p in NEW_FILES) + ".")
+    print("\nDefinitions moved (EXTRACTS):\n")
+    for src, names, dst in EXTRACTS:
+        print(f"- `{src}`: {', '.join(f'`{n}`' for n in names)} → `{dst}`")
+    print(f"\nRemoved once empty: {', '.join(f'`{p}`' for p in REMOVE_WHEN_EMPTY)}.")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only check the tables")
     parser.add_argument("--dirty-ok", action="store_true", help="run on a tree with changes")
+    parser.add_argument("--table", action="store_true", help="print the tables as Markdown")
     args = parser.parse_args()
+    if args.table:
+        print_tables()
+        return 0
     if not Path("portal/__init__.py").exists():
         sys.exit("run from the repository root")
     problems = check_tree()
