@@ -20,8 +20,8 @@ neither moved (MOVES) nor kept in place (KEEP): add new modules to the tables fi
    ``from portal import audit, login_guard`` (submodules imported from a package) is split per
    new package, keeping each local name (``from portal.access import audit, login_guard``;
    ``from portal.whitelist import importing as whitelist_import`` where the file name changed).
-4. TEXT_EDITS (exact, each must match once) and the integration marker on the former
-   ``tests/integration/`` modules.
+4. TEXT_EDITS (exact, each must match once), APPENDS, and the integration marker on the
+   former ``tests/integration/`` modules (which keep running first: see APPENDS).
 5. ``ruff check --fix --select I,F401`` and ``ruff format`` on the touched Python files.
 
 The script is kept only until it has been applied on main.
@@ -381,6 +381,26 @@ TEXT_EDITS: list[tuple[str, str, str]] = [
     ),
 ]
 
+# Text appended after the moves (path AFTER the moves, text).
+APPENDS: list[tuple[str, str]] = [
+    (
+        "tests/conftest.py",
+        '''
+
+def pytest_collection_modifyitems(items):
+    """Tests with real worker and cron processes (marker `integration`) run first, in module
+    order, as they did from tests/integration/: those processes run every schedule over the
+    whole shared database (offer sync, summary refresh, …), which the other tests fill.
+    Until each of them cleans up what it depends on, the order matters."""
+    first = sorted(
+        (item for item in items if item.get_closest_marker("integration")),
+        key=lambda item: item.path.name,  # stable: a module's tests keep their order
+    )
+    items[:] = first + [item for item in items if not item.get_closest_marker("integration")]
+''',
+    ),
+]
+
 # Text files rewritten (by suffix, or by exact path); never this script or its notes.
 TEXT_SUFFIXES = {".py", ".md", ".toml", ".cfg", ".ini", ".sh", ".txt", ".html", ".yml", ".po"}
 TEXT_PATHS = {".ci/run", "README.md"}
@@ -723,6 +743,10 @@ def do_text_edits() -> set[str]:
         if content.count(old) != 1:
             sys.exit(f"TEXT_EDITS: {old!r} found {content.count(old)} times in {path}")
         Path(path).write_text(content.replace(old, new), encoding="utf-8")
+        touched.add(path)
+    for path, text in APPENDS:
+        content = Path(path).read_text(encoding="utf-8")
+        Path(path).write_text(content.rstrip("\n") + "\n" + text, encoding="utf-8")
         touched.add(path)
     return touched
 
