@@ -368,6 +368,11 @@ INTEGRATION_MARKS = ["pytest.mark.integration", 'pytest.mark.usefixtures("sms_te
 
 # Exact edits after the moves (path AFTER the moves, old text, new text); each must match once.
 TEXT_EDITS: list[tuple[str, str, str]] = [
+    (  # one folder deeper: the repository root is two levels up now
+        "tests/core/test_i18n.py",
+        "ROOT = Path(__file__).resolve().parent.parent",
+        "ROOT = Path(__file__).resolve().parents[2]",
+    ),
     (
         "tests/conftest.py",
         '@pytest.fixture(scope="session", autouse=True)\ndef sms_templates(',
@@ -388,15 +393,19 @@ APPENDS: list[tuple[str, str]] = [
         '''
 
 def pytest_collection_modifyitems(items):
-    """Tests with real worker and cron processes (marker `integration`) run first, in module
-    order, as they did from tests/integration/: those processes run every schedule over the
-    whole shared database (offer sync, summary refresh, …), which the other tests fill.
-    Until each of them cleans up what it depends on, the order matters."""
-    first = sorted(
-        (item for item in items if item.get_closest_marker("integration")),
-        key=lambda item: item.path.name,  # stable: a module's tests keep their order
-    )
-    items[:] = first + [item for item in items if not item.get_closest_marker("integration")]
+    """The order the flat tests/ folder gave, where the tests depend on it: first the tests
+    with real worker and cron processes (marker `integration`, in module order, as from
+    tests/integration/) — those processes run every schedule over the whole shared database
+    (offer sync, summary refresh, …), which the other tests fill; then tests/demo/, which
+    checks the seed as `portal demo` leaves it (other tests add org units and staff). Until
+    each test cleans up what it depends on, the order matters."""
+
+    def rank(item) -> tuple[int, str]:
+        if item.get_closest_marker("integration"):
+            return (0, item.path.name)
+        return (1, "") if item.path.parent.name == "demo" else (2, "")
+
+    items.sort(key=rank)  # stable: everything else keeps the collection order
 ''',
     ),
 ]
@@ -736,6 +745,16 @@ def rewrite_all() -> set[str]:
 # --- step 4: exact edits and the integration marker ----------------------------------------------
 
 
+def check_file_paths() -> None:
+    """A moved module that locates files from ``__file__`` and changed depth needs a look."""
+    edited = {path for path, _old, _new in TEXT_EDITS}
+    for old, new in MOVES.items():
+        if old.count("/") == new.count("/") or not new.endswith(".py") or new in edited:
+            continue
+        if "__file__" in Path(new).read_text(encoding="utf-8"):
+            print(f"restructure14: check {new}: it uses __file__ and moved to another depth")
+
+
 def do_text_edits() -> set[str]:
     touched = set()
     for path, old, new in TEXT_EDITS:
@@ -867,6 +886,7 @@ def main() -> int:
     touched = do_extracts()
     touched |= rewrite_all()
     touched |= do_text_edits()
+    check_file_paths()
     touched |= mark_integration()
     touched |= {p for p in NEW_FILES if p.endswith(".py")}
     ruff(touched)
