@@ -53,6 +53,13 @@ MOVES: dict[str, str] = {
     "portal/multirow.py": "portal/core/multirow.py",
     "portal/statement_batch.py": "portal/core/single_statement.py",
     "portal/log_redaction.py": "portal/core/log_redaction.py",
+    # issue 13's new modules (on main at c40facd; absent files are skipped with a notice)
+    "portal/text_input.py": "portal/core/text_input.py",
+    "portal/form_input.py": "portal/core/form_input.py",
+    "portal/list_args.py": "portal/core/list_args.py",
+    "portal/child_process.py": "portal/core/child_process.py",
+    "portal/workbook_extent.py": "portal/core/workbook_extent.py",
+    "portal/workbook_layout.py": "portal/core/workbook_layout.py",
     # --- portal/access: who may do and see what ----------------------------------------------
     "portal/permissions.py": "portal/access/permissions.py",
     "portal/roles.py": "portal/access/roles.py",
@@ -65,6 +72,9 @@ MOVES: dict[str, str] = {
     "portal/staff.py": "portal/access/staff.py",
     "portal/audit.py": "portal/access/audit.py",
     "portal/exports.py": "portal/access/exports.py",
+    "portal/sessions.py": "portal/access/sessions.py",
+    "portal/masked_search.py": "portal/access/masked_search.py",
+    "portal/scope_audit.py": "portal/access/scope_audit.py",
     # --- portal/customers ------------------------------------------------------------------------
     "portal/customers.py": "portal/customers/service.py",
     # --- portal/whitelist: products, blacklist, imports, offers and their sync -------------------
@@ -80,6 +90,8 @@ MOVES: dict[str, str] = {
     "portal/whitelist_writer.py": "portal/whitelist/writer.py",
     "portal/offers.py": "portal/whitelist/offers.py",
     "portal/offer_sync.py": "portal/whitelist/offer_sync.py",
+    "portal/whitelist_lease.py": "portal/whitelist/lease.py",
+    "portal/blacklist_reader.py": "portal/whitelist/blacklist_reader.py",
     # --- portal/sms: messages, templates, campaigns ----------------------------------------------
     "portal/sms.py": "portal/sms/messages.py",
     "portal/sms_templates.py": "portal/sms/templates.py",
@@ -92,6 +104,7 @@ MOVES: dict[str, str] = {
     "portal/intake.py": "portal/channel/intake.py",
     "portal/intake_input.py": "portal/channel/request_bodies.py",
     "portal/intake_status.py": "portal/channel/status.py",
+    "portal/channel_errors.py": "portal/channel/errors.py",
     # --- portal/applications: the lifecycle and the account manager's work -----------------------
     "portal/lifecycle.py": "portal/applications/lifecycle.py",
     "portal/lifecycle_guard.py": "portal/applications/lifecycle_guard.py",
@@ -156,6 +169,7 @@ MOVES: dict[str, str] = {
     "views/fab_security.py": "views/access/fab_security_views.py",
     "views/org.py": "views/access/org.py",
     "views/staff.py": "views/access/staff.py",
+    "views/security_api.py": "views/access/security_api.py",
     "views/sms.py": "views/sms/messages.py",
     "views/campaigns.py": "views/sms/campaigns.py",
     "views/channel_admin.py": "views/channel/admin.py",
@@ -172,11 +186,14 @@ MOVES: dict[str, str] = {
     "jobs/worker.py": "jobs/background/worker.py",
     "jobs/outbox.py": "jobs/background/outbox.py",
     "jobs/maintenance.py": "jobs/background/maintenance.py",
+    "jobs/supervisor.py": "jobs/background/supervisor.py",
     # --- tests: tests/<domain>/, helpers in tests/support/ -----------------------------------------
     "tests/app_factories.py": "tests/support/applications.py",
     "tests/approval_factories.py": "tests/support/approvals.py",
     "tests/credit_factories.py": "tests/support/credit.py",
     "tests/live_server.py": "tests/support/live_server.py",
+    "tests/list_views.py": "tests/support/list_views.py",
+    "tests/workbook_factories.py": "tests/support/workbooks.py",
     "tests/test_audit.py": "tests/access/test_audit.py",
     "tests/test_org_admin.py": "tests/access/test_org_admin.py",
     "tests/test_permission_matrix.py": "tests/access/test_permission_matrix.py",
@@ -185,6 +202,9 @@ MOVES: dict[str, str] = {
     "tests/test_scoping_unit.py": "tests/access/test_scoping_unit.py",
     "tests/test_security.py": "tests/access/test_security.py",
     "tests/test_browser.py": "tests/access/test_browser_login.py",
+    "tests/test_sessions.py": "tests/access/test_sessions.py",
+    "tests/test_login_policy.py": "tests/access/test_login_policy.py",
+    "tests/test_masked_filters.py": "tests/access/test_masked_filters.py",
     "tests/test_i18n.py": "tests/core/test_i18n.py",
     "tests/test_identity.py": "tests/core/test_identity.py",
     "tests/test_log_redaction.py": "tests/core/test_log_redaction.py",
@@ -192,10 +212,15 @@ MOVES: dict[str, str] = {
     "tests/test_platform.py": "tests/core/test_platform.py",
     "tests/test_smoke.py": "tests/core/test_smoke.py",
     "tests/test_statement_batch.py": "tests/core/test_single_statement.py",
+    "tests/test_text_input.py": "tests/core/test_text_input.py",
+    "tests/test_form_input.py": "tests/core/test_form_input.py",
+    "tests/test_list_hardening.py": "tests/core/test_list_hardening.py",
     "tests/test_customers.py": "tests/customers/test_customers.py",
     "tests/test_whitelist_import.py": "tests/whitelist/test_whitelist_import.py",
     "tests/test_browser_whitelist.py": "tests/whitelist/test_browser_whitelist.py",
     "tests/test_offer_release.py": "tests/whitelist/test_offer_release.py",
+    "tests/test_whitelist_layouts.py": "tests/whitelist/test_whitelist_layouts.py",
+    "tests/test_workbook_uploads.py": "tests/whitelist/test_workbook_uploads.py",
     "tests/integration/test_whitelist_flow.py": "tests/whitelist/test_whitelist_flow.py",
     "tests/integration/test_jobs_sms.py": "tests/sms/test_jobs_sms.py",
     "tests/test_channel_api.py": "tests/channel/test_channel_api.py",
@@ -259,6 +284,7 @@ KEEP: set[str] = {
     "views/approvals.py",
     "views/credit.py",
     "views/customers.py",
+    "views/list_guard.py",  # every list's arguments checked: shared, like base.py (issue 13)
     "jobs/__init__.py",
     "jobs/sms.py",
     "jobs/whitelist.py",
@@ -348,10 +374,17 @@ EXTRACTS: list[tuple[str, list[str], str]] = [
         "tests/support/database.py",
     ),
     ("tests/test_approval_views.py", ["_line"], "tests/support/credit.py"),
+    ("tests/test_security.py", ["_second_app"], "tests/support/clients.py"),
+    ("tests/test_sessions.py", ["PASSWORD", "fresh_user", "api_token"], "tests/support/clients.py"),
+    ("tests/test_whitelist_import.py", ["products"], "tests/conftest.py"),
+    ("tests/test_whitelist_import.py", ["run", "submit_and_run"], "tests/support/workbooks.py"),
     ("tests/test_browser.py", ["live_url", "browser"], "tests/conftest.py"),
     (
         "tests/integration/conftest.py",
-        ["ROOT", "free_port", "wait_http", "Sandbox", "base_env", "drain"],
+        [
+            *("ROOT", "free_port", "wait_http", "Sandbox", "base_env", "drain"),
+            *("child_pids", "rq_worker_pids", "wait_for"),  # issue 13 (on main at c40facd)
+        ],
         "tests/support/processes.py",
     ),
     (
@@ -368,6 +401,13 @@ INTEGRATION_MARKS = ["pytest.mark.integration", 'pytest.mark.usefixtures("sms_te
 
 # Exact edits after the moves (path AFTER the moves, old text, new text); each must match once.
 TEXT_EDITS: list[tuple[str, str, str]] = [
+    (  # issue 13's list tests find the views by scanning the package: now with sub-packages
+        "tests/support/list_views.py",
+        """    for info in pkgutil.iter_modules(views.__path__):
+        module = importlib.import_module(f"views.{info.name}")""",
+        """    for info in pkgutil.walk_packages(views.__path__, "views."):  # views/<domain>/ too
+        module = importlib.import_module(info.name)""",
+    ),
     (  # one folder deeper: the repository root is two levels up now
         "tests/core/test_i18n.py",
         "ROOT = Path(__file__).resolve().parent.parent",
@@ -433,6 +473,32 @@ def dotted(path: str) -> str | None:
     return ".".join(parts)
 
 
+_TRACKED: set[str] | None = None
+
+
+def tracked() -> set[str]:
+    """The tracked files when the script started (before any move)."""
+    global _TRACKED
+    if _TRACKED is None:
+        _TRACKED = set(run("git", "ls-files").splitlines())
+    return _TRACKED
+
+
+def present_moves() -> dict[str, str]:
+    """MOVES whose source is on this tree (the tables may list files of other branches)."""
+    return {old: new for old, new in MOVES.items() if old in tracked()}
+
+
+def active_extracts() -> list[tuple[str, list[str], str]]:
+    """EXTRACTS whose source and destination are on this tree (or created by the script)."""
+    targets = set(present_moves().values()) | set(NEW_FILES)
+    return [
+        (src, names, dst)
+        for src, names, dst in EXTRACTS
+        if src in tracked() and (dst in tracked() or dst in targets or MOVES.get(dst) in targets)
+    ]
+
+
 def module_table() -> dict[str, str]:
     table = {}
     for old, new in MOVES.items():
@@ -444,7 +510,7 @@ def module_table() -> dict[str, str]:
 def symbol_table() -> dict[tuple[str, str], str | None]:
     """(old module, name) → new module of the name (None: a fixture now in a conftest)."""
     table: dict[tuple[str, str], str | None] = {}
-    for src, names, dst in EXTRACTS:
+    for src, names, dst in active_extracts():
         target = None if dst.endswith("conftest.py") else dotted(MOVES.get(dst, dst))
         for name in names:
             table[(dotted(src), name)] = target
@@ -456,18 +522,20 @@ def symbol_table() -> dict[tuple[str, str], str | None]:
 
 def check_tree() -> list[str]:
     problems = []
-    tracked = run("git", "ls-files").splitlines()
-    tracked_set = set(tracked)
-    for path in tracked:
+    tracked_set = tracked()
+    for path in sorted(tracked_set):
         if not path.startswith(CHECKED_DIRS):
             continue
         if path in MOVES or path in KEEP or path in REMOVE_WHEN_EMPTY:
             continue
         if path.endswith(".py") or path.startswith("tests/"):
             problems.append(f"not in MOVES nor KEEP: {path}")
-    for path in (*MOVES, *KEEP, *REMOVE_WHEN_EMPTY):
-        if path not in tracked_set:
-            problems.append(f"listed but not tracked: {path}")
+    absent = [path for path in (*MOVES, *KEEP, *REMOVE_WHEN_EMPTY) if path not in tracked_set]
+    if absent:
+        print("restructure14: not on this tree, skipped:", *absent, sep="\n  ")
+    skipped = [e for e in EXTRACTS if e not in active_extracts()]
+    for src, _names, dst in skipped:
+        print(f"restructure14: EXTRACTS skipped (a file is not on this tree): {src} → {dst}")
     for new in (*MOVES.values(), *NEW_FILES):
         if new in tracked_set:
             problems.append(f"target exists already: {new}")
@@ -476,18 +544,17 @@ def check_tree() -> list[str]:
         problems.append("two files move to the same target")
     # test modules live in folders without __init__.py: their basenames must stay unique
     seen: dict[str, str] = {}
-    for path in [*(MOVES.get(p, p) for p in tracked if p.startswith("tests/")), *NEW_FILES]:
+    for path in [*(MOVES.get(p, p) for p in tracked_set if p.startswith("tests/")), *NEW_FILES]:
         name = Path(path).name
         if name.startswith("test_") and name.endswith(".py"):
             if name in seen:
                 problems.append(f"two test modules named {name}: {seen[name]}, {path}")
             seen[name] = path
-    for src, names, _dst in EXTRACTS:
-        if Path(src).exists():
-            defined = set(top_level_names(Path(src).read_text(encoding="utf-8")))
-            for name in names:
-                if name not in defined:
-                    problems.append(f"EXTRACTS: {name} is not defined at top level of {src}")
+    for src, names, _dst in active_extracts():
+        defined = set(top_level_names(Path(src).read_text(encoding="utf-8")))
+        missing = [name for name in names if name not in defined]
+        if missing:  # a helper another branch adds: skipped here, moved where it exists
+            print(f"restructure14: EXTRACTS: not in {src} on this tree, skipped: {missing}")
     return problems
 
 
@@ -509,7 +576,7 @@ def top_level_names(source: str) -> dict[str, ast.stmt]:
 
 
 def do_moves() -> None:
-    for old, new in MOVES.items():
+    for old, new in present_moves().items():
         Path(new).parent.mkdir(parents=True, exist_ok=True)
         run("git", "mv", old, new)
     for path, content in NEW_FILES.items():
@@ -566,13 +633,14 @@ def do_extracts() -> set[str]:
     touched: set[str] = set()
     # group by source: every destination of one source may need the others' names
     by_src: dict[str, list[tuple[list[str], str]]] = {}
-    for src, names, dst in EXTRACTS:
+    for src, names, dst in active_extracts():
         by_src.setdefault(src, []).append((names, dst))
     for src, groups in by_src.items():
         src_now = MOVES.get(src, src)
         source = Path(src_now).read_text(encoding="utf-8")
         imports = _import_lines(source)
         defs = top_level_names(source)
+        groups = [([n for n in names if n in defs], dst) for names, dst in groups]
         lines = source.splitlines(keepends=True)
         removed: set[int] = set()
         for names, dst in groups:
@@ -614,6 +682,8 @@ def do_extracts() -> set[str]:
         Path(src_now).write_text(kept, encoding="utf-8")
         touched.add(src_now)
     for path in REMOVE_WHEN_EMPTY:
+        if path not in tracked():
+            continue
         body = ast.parse(Path(path).read_text(encoding="utf-8")).body
         rest = [n for n in body if not isinstance(n, ast.Import | ast.ImportFrom | ast.Expr)]
         if rest:
@@ -668,7 +738,8 @@ class Rewriter:
             if module == "conftest":  # a bare `from conftest import x`: the folder's conftest
                 module = dotted(str(Path(old_path).parent / "conftest.py"))
             groups: dict[str, list[str]] = {}
-            special = module != node.module
+            # a bare `conftest`, or a module that is now this very file (a helper moved in)
+            special = module != node.module or self.new_module(module) == here
             for alias in node.names:
                 full = f"{module}.{alias.name}"
                 local = alias.asname or alias.name
@@ -748,7 +819,7 @@ def rewrite_all() -> set[str]:
 def check_file_paths() -> None:
     """A moved module that climbs from ``Path(__file__)`` and changed depth needs a look."""
     edited = {path for path, _old, _new in TEXT_EDITS}
-    for old, new in MOVES.items():
+    for old, new in present_moves().items():
         if old.count("/") == new.count("/") or not new.endswith(".py") or new in edited:
             continue
         if re.search(r"Path\(__file__\)(\.resolve\(\))?\.parent", Path(new).read_text("utf-8")):
@@ -758,6 +829,9 @@ def check_file_paths() -> None:
 def do_text_edits() -> set[str]:
     touched = set()
     for path, old, new in TEXT_EDITS:
+        if not Path(path).exists():
+            print(f"restructure14: TEXT_EDITS skipped ({path} is not on this tree)")
+            continue
         content = Path(path).read_text(encoding="utf-8")
         if content.count(old) != 1:
             sys.exit(f"TEXT_EDITS: {old!r} found {content.count(old)} times in {path}")
@@ -772,7 +846,7 @@ def do_text_edits() -> set[str]:
 
 def mark_integration() -> set[str]:
     touched = set()
-    for old, new in MOVES.items():
+    for old, new in present_moves().items():
         if not (old.startswith(INTEGRATION_DIR) and Path(new).name.startswith("test_")):
             continue
         source = Path(new).read_text(encoding="utf-8")
