@@ -406,6 +406,11 @@ TEXT_EDITS: list[tuple[str, str, str]] = [
         "``from portal import lifecycle`` stays the one import for callers.",
         "``from portal.applications import lifecycle`` stays the one import for callers.",
     ),
+    (  # code in a string (run by a child interpreter), before issue 13
+        "tests/whitelist/test_whitelist_import.py",
+        '''        "from portal import whitelist_reader as r\\n"''',
+        '''        "from portal.whitelist import reader as r\\n"''',
+    ),
     (  # code in a string (run by a child interpreter): the AST rewrite does not see it
         "tests/whitelist/test_whitelist_import.py",
         '''        "from portal import child_process, whitelist_reader as r\\n"''',
