@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import time
 
-from bench.pgsetup import seeded_app, timed_sql
+from bench.support import pg_url, seeded_app, timed_sql
 
-PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/portal_assign_bench")
+PG_URL = pg_url("portal_assign_bench")
 
 
 def generate(db, history: int, open_apps: int) -> None:

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import time
 
-from bench.pgsetup import seeded_app, timed_sql
+from bench.support import login, pg_url, seeded_app, timed_sql
 
-PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/portal_dash_bench")
+PG_URL = pg_url("portal_dash_bench")
 EXTRA_BRANCHES = 188
 PAGES = [
     ("branch", "branch_mgr1"),
@@ -235,8 +234,6 @@ def naive_ms(db) -> dict:
 
 
 def measure(app, rounds: int) -> dict:
-    from tests.conftest import login
-
     out = {}
     for kind, user in PAGES:
         client = login(app, user)

@@ -28,32 +28,12 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
-
 from bench.machine import cpu_probe_ms
+from bench.support import free_port, reset_database, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgresql://postgres@127.0.0.1:5432/portal_bench"
 APPS = {"channel": "portal.channel_app:create_channel_app()", "portal": "portal:create_app()"}
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise TimeoutError(url)
 
 
 def _cpu_by_kind(children: dict[int, str]) -> dict[str, float]:
@@ -81,26 +61,6 @@ def _cpu_by_kind(children: dict[int, str]) -> dict[str, float]:
         if kind:
             total[kind] = total.get(kind, 0.0) + cpu
     return total
-
-
-def reset_database(url: str) -> None:
-    """Create the bench database if missing, then empty its public schema."""
-    from sqlalchemy import create_engine, text
-
-    url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-    base, name = url.rsplit("/", 1)
-    admin = create_engine(base + "/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.execute(
-            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
-        ).first():
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 def seed_offers(count: int) -> list[dict]:
@@ -340,7 +300,7 @@ def main() -> None:
     args = parser.parse_args()
 
     instance = Path(tempfile.mkdtemp(prefix="bench-intake-"))
-    sandbox_port, web_port = _free_port(), _free_port()
+    sandbox_port, web_port = free_port(), free_port()
     reset_database(args.database_url)
     os.environ.update(
         {
@@ -413,8 +373,8 @@ def main() -> None:
     )
     url = f"http://127.0.0.1:{web_port}"
     try:
-        _wait_http(f"http://127.0.0.1:{sandbox_port}/")
-        _wait_http(url + "/api/channel/v1/openapi.json")
+        wait_http(f"http://127.0.0.1:{sandbox_port}/")
+        wait_http(url + "/api/channel/v1/openapi.json")
         kinds = {children[0].pid: "sandbox", children[-1].pid: "web (gunicorn)"}
         kinds.update({c.pid: "rq worker" for c in children[1:-1]})
         probe = [cpu_probe_ms()]

@@ -21,19 +21,13 @@ from pathlib import Path
 
 import httpx
 
+from bench.support import free_port, http_up
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def noop() -> None:
     """The raw-RQ baseline job."""
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait(predicate, timeout: float) -> None:
@@ -53,7 +47,7 @@ def main() -> None:
     args = parser.parse_args()
 
     instance = Path(tempfile.mkdtemp(prefix="bench-jobs-"))
-    port = _free_port()
+    port = free_port()
     os.environ.update(
         {"PORTAL_INSTANCE_PATH": str(instance), "SANDBOX_URL": f"http://127.0.0.1:{port}"}
     )
@@ -82,7 +76,7 @@ def main() -> None:
         )
     ]
     try:
-        _wait(lambda: _up(f"http://127.0.0.1:{port}/"), 30)
+        _wait(lambda: http_up(f"http://127.0.0.1:{port}/"), 30)
         raw = _raw_rq(app, exe, env, log, children, args.raw_jobs)
         sms_rate = _sms(app, exe, env, log, children, args.messages, args.workers, port)
     finally:
@@ -102,14 +96,6 @@ def main() -> None:
             }
         )
     )
-
-
-def _up(url: str) -> bool:
-    try:
-        httpx.get(url, timeout=1)
-        return True
-    except httpx.HTTPError:
-        return False
 
 
 def _raw_rq(app, exe, env, log, children, n: int) -> float:

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import time
 
-from bench.pgsetup import seeded_app, timed_sql
+from bench.support import login, pg_url, seeded_app, timed_sql
 
-PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/portal_queue_bench")
+PG_URL = pg_url("portal_queue_bench")
 
 
 def generate(db, applications: int, open_cases: int) -> None:
@@ -154,7 +153,6 @@ def measure(app, rounds: int) -> dict:
     from models.approval import ApprovalCase
     from models.staff import StaffUser
     from portal.extensions import db
-    from tests.conftest import login
 
     client = login(app, "approver1")
     with app.app_context():

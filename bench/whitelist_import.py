@@ -27,8 +27,9 @@ import time
 from pathlib import Path
 
 from bench.machine import MemorySampler, cpu_probe_ms
+from bench.support import pg_url, reset_database, seeded_app
 
-PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/portal_wl_bench")
+PG_URL = pg_url("portal_wl_bench")
 BRANCHES = ["I01B01", "I01B02", "I01B03", "I01B04"]
 PRODUCTS = [("XFY", 10000, 300000, 4.35, 18), ("KDB", 5000, 200000, 5, 15)]
 
@@ -56,37 +57,12 @@ def workbook(rows: int) -> Path:
 
 def make_app(db: str, folder: Path):
     os.environ["PORTAL_INSTANCE_PATH"] = str(folder)
-    from flask_migrate import upgrade
-
-    from portal import create_app
-
     if db == "postgresql":
-        from sqlalchemy import create_engine, text
-
         url = PG_URL
-        admin = create_engine(
-            "postgresql+psycopg://" + url.split("://", 1)[1].rsplit("/", 1)[0] + "/postgres",
-            isolation_level="AUTOCOMMIT",
-        )
-        name = url.rsplit("/", 1)[1]
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
+        reset_database(url, drop=True)
     else:
         url = "sqlite:///" + str(folder / "bench.db")
-    overrides = {"ENV_NAME": "testing", "SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": None}
-    boot = create_app(overrides)
-    with boot.app_context():
-        upgrade()
-    app = create_app(overrides)
-    with app.app_context():
-        from portal.demo import seed_demo
-        from portal.whitelist_demo import seed_products
-
-        seed_demo(customers=300, password="Demo@2026")
-        seed_products()
-    return app
+    return seeded_app(url, str(folder), customers=300, reset=False, REDIS_URL=None)
 
 
 def import_once(app, path: Path) -> dict:
