@@ -81,7 +81,7 @@ class BaseConfig:
     WHITELIST_ZIP_MAX_RATIO = _env_int("WHITELIST_ZIP_MAX_RATIO", 200)  # per entry
     WHITELIST_ERROR_REPORT_MAX = _env_int("WHITELIST_ERROR_REPORT_MAX", 100_000)  # rows listed
     # Every uploaded workbook (whitelist, blacklist) is parsed in a reading process of its own
-    # (portal.child_process) whose address space is capped: a hostile file ends only it.
+    # (portal.core.child_process) whose address space is capped: a hostile file ends only it.
     # A million-row whitelist needs ≈ 830 MB there.
     WORKBOOK_READER_MAX_MEMORY_MB = _env_int("WORKBOOK_READER_MAX_MEMORY_MB", 2048)
     # A sheet may reach at most the import's row cap + WORKBOOK_HEADER_SCAN_ROWS rows and this
@@ -121,12 +121,12 @@ class BaseConfig:
     AUTH_ROLE_PUBLIC = "public"
     AUTH_USER_REGISTRATION = False
     FAB_ADD_SECURITY_API = False  # no user/role REST APIs: they bypass scoping
-    FAB_SECURITY_MANAGER_CLASS = "portal.security.PortalSecurityManager"
+    FAB_SECURITY_MANAGER_CLASS = "portal.access.security_manager.PortalSecurityManager"
     FAB_INDEX_VIEW = "views.home.HomeView"
     FAB_UPDATE_PERMS = True
     FAB_API_SWAGGER_UI = False
     FAB_PASSWORD_COMPLEXITY_ENABLED = True
-    # FAB_PASSWORD_COMPLEXITY_VALIDATOR (a function) is set by create_app: portal.passwords
+    # FAB_PASSWORD_COMPLEXITY_VALIDATOR (a function) is set by create_app: portal.access.passwords
     # Largest page of any list or REST API (psize_<View>=, q=(page_size:)); more is cut to it.
     PORTAL_MAX_PAGE_SIZE = _env_int("PORTAL_MAX_PAGE_SIZE", 100)
     FAB_API_MAX_PAGE_SIZE = PORTAL_MAX_PAGE_SIZE  # FAB's own setting, kept equal

@@ -5,7 +5,7 @@
 Builds a fresh PostgreSQL database (BENCH_PG_URL), seeds the demo org tree and staff, then
 generates in SQL (generate_series) `--history` closed applications and `--open` open ones,
 spread over every branch's account managers, as a few years of operation leave them. Times
-`portal.assignment.least_loaded` for every branch (`--rounds` times each): what a submission
+`portal.applications.assignment.least_loaded` for every branch (`--rounds` times each): what a submission
 without an own manager, and each application of a bulk reassignment, pays. It also times the
 former formulation (join every application of the branch's managers, group, sort) on the same
 data. Last line, JSON: history, open, least_loaded_p50_ms, least_loaded_p95_ms,
@@ -97,8 +97,8 @@ GROUP BY m.id ORDER BY n, coalesce(max(a.assigned_at), '1970-01-01'), m.id LIMIT
 def measure(db, rounds: int) -> dict:
     from sqlalchemy import select, text
 
-    from models.org import OrgUnit
-    from portal import assignment, lifecycle
+    from models.access.org import OrgUnit
+    from portal.applications import assignment, lifecycle
 
     s = db.session
     branches = s.scalars(select(OrgUnit.id).where(OrgUnit.kind == "branch")).all()
@@ -129,7 +129,7 @@ def main() -> None:
     args = parser.parse_args()
     app = seeded_app(PG_URL, "/tmp/bench-assignment")
     with app.app_context():
-        from portal.extensions import db
+        from portal.core.extensions import db
 
         print("generating data", flush=True)
         generate(db, args.history, args.open)

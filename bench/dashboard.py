@@ -260,8 +260,8 @@ def main() -> None:
     started = time.perf_counter()
     app = seeded_app(PG_URL, "/tmp/bench-dashboard")
     with app.app_context():
-        from portal import aggregates
-        from portal.extensions import db
+        from portal.core.extensions import db
+        from portal.reports import aggregates
 
         print("generating data", flush=True)
         generate(db, args.customers, args.applications)

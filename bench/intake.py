@@ -68,12 +68,12 @@ def seed_offers(count: int) -> list[dict]:
     from sqlalchemy import insert, select
     from stdnum.cn import ric
 
-    from models.customer import Customer
-    from models.org import OrgUnit
-    from models.staff import StaffUser
+    from models.access.org import OrgUnit
+    from models.access.staff import StaffUser
+    from models.customers import Customer
     from models.whitelist import Offer, Product
-    from portal.extensions import db
-    from portal.permissions import ROLE_ACCOUNT_MANAGER
+    from portal.access.permissions import ROLE_ACCOUNT_MANAGER
+    from portal.core.extensions import db
 
     session = db.session
     branches = session.scalars(select(OrgUnit).where(OrgUnit.kind == "branch")).all()
@@ -139,7 +139,7 @@ def seed_offers(count: int) -> list[dict]:
 
 def _request_bytes(host: str, key_id: str, secret: str, offer: dict) -> bytes:
     """One signed submit as mobile banking sends it, as raw HTTP/1.1 bytes."""
-    from portal.channel_keys import sign
+    from portal.channel.keys import sign
     from portal.sandbox.mbank_client import PREFIX, application_body
 
     path = PREFIX + "/applications"
@@ -242,10 +242,10 @@ def sms_latencies(timeout: float = 60) -> list[float]:
     """Seconds from submission to the manager's SMS accepted by the gateway, per application."""
     from sqlalchemy import func, select
 
-    from models.application import Application
-    from models.jobs import OutboxItem
-    from models.sms import SmsMessage
-    from portal.extensions import db
+    from models.applications import Application
+    from models.background import OutboxItem
+    from models.sms.messages import SmsMessage
+    from portal.core.extensions import db
 
     s = db.session
     deadline = time.monotonic() + timeout
@@ -319,12 +319,12 @@ def main() -> None:
         upgrade()
     app = create_app()
     with app.app_context():
-        from portal import channel_keys
-        from portal.demo import seed_demo
-        from portal.extensions import db
-        from portal.roles import converge_roles
-        from portal.sms_seed import seed_templates
-        from portal.whitelist_demo import seed_products
+        from portal.access.roles import converge_roles
+        from portal.channel import keys as channel_keys
+        from portal.core.extensions import db
+        from portal.demo.seed import seed_demo
+        from portal.demo.whitelist import seed_products
+        from portal.sms.standard_templates import seed_templates
 
         converge_roles(app.appbuilder.sm)
         seed_demo(customers=100)

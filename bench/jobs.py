@@ -128,9 +128,10 @@ def _raw_rq(app, exe, env, log, children, n: int) -> float:
 
 def _sms(app, exe, env, log, children, n: int, workers: int, port: int) -> float:
     """Messages/s from queueing a campaign to every message accepted by the gateway."""
-    from portal import outbox, sms
-    from portal.extensions import db
-    from portal.sms_seed import seed_templates
+    from portal.background import outbox
+    from portal.core.extensions import db
+    from portal.sms import messages as sms
+    from portal.sms.standard_templates import seed_templates
 
     for _ in range(workers):
         children.append(

@@ -24,7 +24,7 @@ PG_URL = pg_url("portal_queue_bench")
 
 
 def generate(db, applications: int, open_cases: int) -> None:
-    from portal import approval_policy
+    from portal.approvals import policy as approval_policy
 
     conn = db.session
     policy_id = approval_policy.default_policy(conn).id
@@ -150,9 +150,9 @@ def naive_ms(db, user) -> dict:
 def measure(app, rounds: int) -> dict:
     from sqlalchemy import select
 
-    from models.approval import ApprovalCase
-    from models.staff import StaffUser
-    from portal.extensions import db
+    from models.access.staff import StaffUser
+    from models.approvals import ApprovalCase
+    from portal.core.extensions import db
 
     client = login(app, "approver1")
     with app.app_context():
@@ -205,8 +205,8 @@ def main() -> None:
     with app.app_context():
         from sqlalchemy import select
 
-        from models.staff import StaffUser
-        from portal.extensions import db
+        from models.access.staff import StaffUser
+        from portal.core.extensions import db
 
         print("generating data", flush=True)
         generate(db, args.applications, args.open)

@@ -88,8 +88,8 @@ def seeded_app(url: str, instance_path: str, customers: int = 100, reset: bool =
         upgrade()
     app = create_app(over)  # sees the migrated schema: permissions and roles
     with app.app_context():
-        from portal.demo import seed_demo
-        from portal.whitelist_demo import seed_products
+        from portal.demo.seed import seed_demo
+        from portal.demo.whitelist import seed_products
 
         seed_demo(customers=customers, password=DEMO_PASSWORD)
         seed_products()

@@ -4,12 +4,12 @@
     python -m bench.whitelist_import --rows 1000000 --db sqlite
 
 Generates (and caches) an N-row workbook in the template's format, imports it into a
-fresh database as marketing1 through the real service (portal.whitelist_import), then
+fresh database as marketing1 through the real service (portal.whitelist.importing), then
 measures in the same run the two limits: the raw read rate of the Excel reader
 (python-calamine; the mean of a read just before and one just after the import, each in
 a process of its own) and the raw bulk-load rate (PostgreSQL COPY / SQLite executemany)
 on the same rows. Peak memory is the import's process and its reading process together (every
-file is parsed and validated in a second process: portal.whitelist_reader), their
+file is parsed and validated in a second process: portal.whitelist.reader), their
 resident memory sampled every 10 ms; each one's own peak is printed too. The last line is JSON: rows, seconds, rows_per_s, peak_mb,
 reader_rows_per_s, bulk_load_rows_per_s (and cpu_probe_ms, see bench.machine).
 """
@@ -35,8 +35,8 @@ PRODUCTS = [("XFY", 10000, 300000, 4.35, 18), ("KDB", 5000, 200000, 5, 15)]
 
 
 def _generate(path: str, rows: int) -> None:
-    from portal.whitelist_sample import rows as sample_rows
-    from portal.whitelist_sample import write_workbook
+    from portal.whitelist.sample import rows as sample_rows
+    from portal.whitelist.sample import write_workbook
 
     write_workbook(Path(path), sample_rows(rows, BRANCHES, PRODUCTS, seed=rows))
 
@@ -68,9 +68,9 @@ def make_app(db: str, folder: Path):
 def import_once(app, path: Path) -> dict:
     from sqlalchemy import select
 
-    from models.staff import StaffUser
-    from portal import whitelist_import
-    from portal.extensions import db
+    from models.access.staff import StaffUser
+    from portal.core.extensions import db
+    from portal.whitelist import importing as whitelist_import
 
     with app.app_context():
         user = db.session.scalars(select(StaffUser).where(StaffUser.username == "marketing1")).one()
@@ -103,9 +103,9 @@ def bulk_load_rate(app, path: Path) -> float:
     """The raw staging load on the same rows (already validated shape), chunked like the import."""
     from python_calamine import load_workbook
 
-    from portal import whitelist_merge as merge
-    from portal.extensions import db
-    from portal.whitelist_writer import write_rows
+    from portal.core.extensions import db
+    from portal.whitelist import merge
+    from portal.whitelist.writer import write_rows
 
     rows_iter = load_workbook(str(path)).get_sheet_by_index(0).iter_rows()
     next(rows_iter)
@@ -165,7 +165,7 @@ def main() -> None:
         result = import_once(app, path)
     probe.append(cpu_probe_ms())
     readers.append(reader_rate_apart(path))
-    from portal.child_process import child_peak_mb
+    from portal.core.child_process import child_peak_mb
 
     # every file is read in a second process: the peak is the two processes' resident
     # memory together, sampled every 10 ms during the import; the sum of each one's own peak

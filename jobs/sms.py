@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portal import sms
+from portal.sms import messages as sms
 
 
 def poll_receipts() -> int:

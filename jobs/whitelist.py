@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def run_import(import_id: int) -> dict:
-    """Validate, stage and merge one uploaded whitelist file (see portal.whitelist_import)."""
-    from portal.whitelist_import import run_import as run
+    """Validate, stage and merge one uploaded whitelist file (see portal.whitelist.importing)."""
+    from portal.whitelist.importing import run_import as run
 
     return run(import_id)

@@ -1,6 +1,9 @@
 """All models; importing this package registers every table on the shared metadata."""
 
-from models.application import (
+from models.access.audit import AuditLog
+from models.access.org import OrgUnit
+from models.access.staff import StaffUser
+from models.applications import (
     Application,
     ApplicationEvent,
     ApplicationNote,
@@ -8,14 +11,11 @@ from models.application import (
     ChannelKey,
     ChannelRequest,
 )
-from models.approval import ApprovalCase, ApprovalDecision, ApprovalPolicy
-from models.audit import AuditLog
-from models.bureau import CreditAuthorization, CreditInquiry
-from models.campaign import Campaign, CampaignMember, CampaignRun
+from models.approvals import ApprovalCase, ApprovalDecision, ApprovalPolicy
+from models.background import IntegrationCursor, OutboxItem, ScheduleRun
 from models.credit import BatchOpening, BatchOpeningItem, Contract, CreditLine, CreditLineEvent
-from models.customer import Customer
-from models.jobs import IntegrationCursor, OutboxItem, ScheduleRun
-from models.org import OrgUnit
+from models.customers import Customer
+from models.integrations import CreditAuthorization, CreditInquiry
 from models.reports import (
     AggDaily,
     AggOffer,
@@ -24,8 +24,8 @@ from models.reports import (
     DailyReport,
     MarketingTarget,
 )
-from models.sms import SmsMessage, SmsOptOut, SmsTemplate
-from models.staff import StaffUser
+from models.sms.campaigns import Campaign, CampaignMember, CampaignRun
+from models.sms.messages import SmsMessage, SmsOptOut, SmsTemplate
 from models.whitelist import (
     BlacklistEntry,
     EodRun,

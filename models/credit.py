@@ -9,8 +9,8 @@ from flask_appbuilder import Model
 from sqlalchemy import DateTime, ForeignKey, Integer, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.customer import Customer
-from models.org import OrgUnit
+from models.access.org import OrgUnit
+from models.customers import Customer
 from models.whitelist import Product
 
 LINE_STATES = {

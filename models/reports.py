@@ -1,7 +1,7 @@
 """Reports and dashboards (报表与看板): pre-aggregated figures, marketing targets, daily reports.
 
 Every summary row carries institution_id / branch_id / manager_id so the one scope
-function (portal/scoping.py) filters it exactly like the raw rows it summarises.
+function (portal/access/scoping.py) filters it exactly like the raw rows it summarises.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.application import ApplicationEvent
-from models.org import OrgUnit
-from models.sms import SmsMessage
-from models.staff import StaffUser
+from models.access.org import OrgUnit
+from models.access.staff import StaffUser
+from models.applications import ApplicationEvent
+from models.sms.messages import SmsMessage
 from models.whitelist import Offer
 
 # Range indexes the incremental refresh needs on tables owned by other domains.
@@ -40,7 +40,7 @@ class AggDaily(Model):
     """Daily application figures in long form: one metric per row, at three grains.
 
     grain m = (day, branch, manager), b = (day, branch), i = (day, institution);
-    `n` counts, `total` sums an amount or seconds (see portal/aggregates.py METRICS).
+    `n` counts, `total` sums an amount or seconds (see portal/reports/aggregates.py METRICS).
     """
 
     __tablename__ = "agg_daily"

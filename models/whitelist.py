@@ -21,11 +21,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.customer import Customer
-from models.org import OrgUnit
-from models.staff import StaffUser
-from models.types import code_string
-from portal.masking import RESIDENT_ID, mask_id_number
+from models.access.org import OrgUnit
+from models.access.staff import StaffUser
+from models.core import code_string
+from models.customers import Customer
+from portal.core.masking import RESIDENT_ID, mask_id_number
 
 OFFER_STATES = {
     "pending": "待发布",
@@ -136,7 +136,7 @@ class WhitelistImport(Model):
     )
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    # renewed while the import runs (portal.whitelist_lease); a stale one fails the import
+    # renewed while the import runs (portal.whitelist.lease); a stale one fails the import
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
     uploaded_by: Mapped[StaffUser | None] = relationship(StaffUser)

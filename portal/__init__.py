@@ -18,14 +18,14 @@ log = logging.getLogger(__name__)
 def create_app(config: Any = None) -> Flask:
     """Build the app: config → database → Redis → AppBuilder → views → security."""
     app = base_app(config)
-    from portal import form_input
+    from portal.core import form_input
 
     form_input.install(app)  # before any form class is used: every form's text and choices
     init_appbuilder(app)
-    from portal.websecurity import init_web_security
+    from portal.access.http_security import init_web_security
 
     init_web_security(app)
-    from portal.errors import init_errors
+    from portal.core.errors import init_errors
 
     init_errors(app)
     from portal.cli import register_commands
@@ -51,14 +51,14 @@ def base_app(config: Any = None) -> Flask:
         instance_path=os.environ.get("PORTAL_INSTANCE_PATH") or str(ROOT / "instance"),
     )
     init_config(app, config)
-    from portal import log_redaction
+    from portal.core import log_redaction
 
     log_redaction.install()
     from portal.integrations import init_integrations
 
     init_integrations(app)
     init_database(app)
-    from portal.redis_conn import init_redis
+    from portal.core.redis_conn import init_redis
 
     init_redis(app)
     return app
@@ -91,14 +91,14 @@ def init_config(app: Flask, config: Any) -> None:
             raise RuntimeError(
                 "Production needs SECRET_KEY set to a random value of 32+ characters"
             )
-    from portal.passwords import validate_password
+    from portal.access.passwords import validate_password
 
     app.config["FAB_PASSWORD_COMPLEXITY_VALIDATOR"] = validate_password
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(ROOT / "translations")
 
 
 def init_database(app: Flask) -> None:
-    from portal.extensions import db, migrate
+    from portal.core.extensions import db, migrate
 
     options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     # a failed statement's message must not quote its parameters (ID numbers, names)
@@ -106,7 +106,7 @@ def init_database(app: Flask) -> None:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         options.setdefault("connect_args", {"timeout": 30})
     import models  # noqa: F401  (registers every table)
-    from portal import audit, sessions
+    from portal.access import audit, sessions
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
@@ -131,7 +131,7 @@ def _sqlite_pragmas(engine) -> None:
 
 
 def schema_ready(app: Flask) -> bool:
-    from portal.extensions import db
+    from portal.core.extensions import db
 
     with app.app_context():
         from sqlalchemy import inspect
@@ -144,7 +144,7 @@ def schema_ready(app: Flask) -> bool:
 def init_appbuilder(app: Flask) -> None:
     from flask_appbuilder import AppBuilder
 
-    from portal.extensions import csrf, db
+    from portal.core.extensions import csrf, db
 
     csrf.init_app(app)
     app.config["FAB_CREATE_DB"] = False  # Alembic owns the schema
@@ -153,7 +153,7 @@ def init_appbuilder(app: Flask) -> None:
     appbuilder = AppBuilder(update_perms=app.config["FAB_UPDATE_PERMS"])
     with app.app_context():
         if ready:
-            from portal.roles import ensure_roles_exist
+            from portal.access.roles import ensure_roles_exist
 
             ensure_roles_exist(db.session)
         appbuilder.init_app(app, db.session)
@@ -163,6 +163,6 @@ def init_appbuilder(app: Flask) -> None:
 
         register_views(appbuilder)
         if ready:
-            from portal.roles import converge_roles
+            from portal.access.roles import converge_roles
 
             converge_roles(appbuilder.sm)

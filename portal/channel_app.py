@@ -17,7 +17,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
-from portal.channel_errors import http_error
+from portal.channel.errors import http_error
 
 # the API's answers carry personal data: never cached, never framed, never sniffed
 API_HEADERS = {
@@ -37,7 +37,7 @@ def _headers(response):
 def create_channel_app(config: Any = None) -> Flask:
     """The channel API alone: config, database, Redis, the blueprint, JSON errors."""
     from portal import base_app
-    from views.channel_api import bp
+    from views.channel.api import bp
 
     app = base_app(config)
     app.register_blueprint(bp)

@@ -35,7 +35,7 @@ def register_commands(app) -> None:
         demo_cmd,
     ):
         app.cli.add_command(cmd)
-    from portal.report_cli import COMMANDS
+    from portal.reports.cli import COMMANDS
 
     for cmd in COMMANDS:
         app.cli.add_command(cmd)
@@ -50,8 +50,8 @@ def _upgrade() -> None:
 @click.command("roles")
 @with_appcontext
 def roles_cmd() -> None:
-    """Converge roles and permissions to portal/permissions.py."""
-    from portal.roles import converge_roles
+    """Converge roles and permissions to portal/access/permissions.py."""
+    from portal.access.roles import converge_roles
 
     for name, n in converge_roles(current_app.appbuilder.sm).items():
         click.echo(f"{name}: {n} permissions")
@@ -71,8 +71,8 @@ def create_user_cmd(
     username, roles, org_code, first_name, last_name, email, staff_no, password
 ) -> None:
     """Create a staff user on an org node with one or more roles."""
-    from portal.passwords import password_problems
-    from portal.staff import create_staff
+    from portal.access.passwords import password_problems
+    from portal.access.staff import create_staff
 
     problems = password_problems(password)
     if problems:
@@ -105,29 +105,29 @@ def seed_demo_cmd(customers: int) -> None:
 
 
 def _seed(customers: int) -> None:
-    from portal.demo import seed_demo
-    from portal.roles import converge_roles
+    from portal.access.roles import converge_roles
+    from portal.demo.seed import seed_demo
 
     converge_roles(current_app.appbuilder.sm)
     summary = seed_demo(customers=customers, password=DEMO_PASSWORD)
-    from portal.sms_seed import seed_templates
+    from portal.sms.standard_templates import seed_templates
 
     summary["sms_templates_created"] = seed_templates()
-    from portal.whitelist_demo import seed_whitelist_demo
+    from portal.demo.whitelist import seed_whitelist_demo
 
     summary.update({f"whitelist_{k}": v for k, v in seed_whitelist_demo().items()})
-    from portal.approval_demo import seed_policies
+    from portal.demo.approvals import seed_policies
 
     summary["approval_policies_created"] = seed_policies()
-    from portal.channel_keys import ensure_key
-    from portal.extensions import db
+    from portal.channel.keys import ensure_key
+    from portal.core.extensions import db
     from portal.sandbox.mbank_client import DEMO_KEY_ID, DEMO_SECRET
 
     # the sandbox's mobile banking signs with this demo key (python -m portal.sandbox.mbank_client)
     summary["channel_demo_key"] = ensure_key(
         db.session, "mbank", DEMO_KEY_ID, DEMO_SECRET, "沙箱演示"
     )
-    from portal.report_demo import seed_report_demo
+    from portal.demo.reports import seed_report_demo
 
     summary.update(seed_report_demo())
     click.echo("demo data: " + ", ".join(f"{k}={v}" for k, v in summary.items()))
@@ -137,8 +137,8 @@ def _seed_ods(app) -> None:
     """Demo holdings in the sandbox data warehouse, keyed by the customers' ID numbers."""
     from sqlalchemy import select
 
-    from models.customer import Customer
-    from portal.extensions import db
+    from models.customers import Customer
+    from portal.core.extensions import db
     from portal.integrations.ods import default_ods_path
     from portal.sandbox.ods_seed import seed_holdings
 
@@ -159,12 +159,12 @@ def _seed_ods(app) -> None:
 def worker_cmd(queues, burst, no_supervise) -> None:
     """Run an RQ worker inside the app, restarted with backoff if its process dies."""
     if burst or no_supervise:
-        from jobs.worker import run_worker
+        from jobs.background.worker import run_worker
 
         _die_with_supervisor()
         run_worker(current_app._get_current_object(), list(queues) or None, burst=burst)
         return
-    from jobs.supervisor import Supervisor
+    from jobs.background.supervisor import Supervisor
 
     argv = [*_PORTAL, "worker", "--no-supervise"]
     for q in queues:
@@ -180,20 +180,20 @@ _PORTAL = [sys.executable, "-m", "portal.cli"]
 
 
 def _die_with_supervisor() -> None:
-    """A supervised process ends with its supervisor (jobs.supervisor)."""
-    from jobs.supervisor import PARENT_ENV
+    """A supervised process ends with its supervisor (jobs.background.supervisor)."""
+    from jobs.background.supervisor import PARENT_ENV
 
     parent = os.environ.pop(PARENT_ENV, None)
     if parent:
-        from portal.child_process import die_with_parent
+        from portal.core.child_process import die_with_parent
 
         die_with_parent(int(parent))
 
 
 @click.command("cron")
 def cron_cmd() -> None:
-    """Run the RQ cron process with every schedule in jobs/cron.py."""
-    from jobs.cron import run_cron
+    """Run the RQ cron process with every schedule in jobs/background/cron.py."""
+    from jobs.background.cron import run_cron
 
     _die_with_supervisor()
 
@@ -249,7 +249,7 @@ def demo_cmd(port: int, host: str, customers: int) -> None:
         "PORTAL_DEMO": "1",
         "SANDBOX_URL": sandbox_url,
     }
-    from jobs.supervisor import Supervisor
+    from jobs.background.supervisor import Supervisor
 
     sandbox_port = sandbox_url.rstrip("/").rsplit(":", 1)[-1]
     backoff = app.config["WORKER_RESTART_MAX_BACKOFF"]

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -18,17 +21,16 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from portal.cli import DEMO_PASSWORD
+from portal.demo.whitelist import seed_products
+from tests.support.clients import ROLE_USERS, login
+from tests.support.processes import (
+    ROOT,
+    Sandbox,
+    base_env,
+    free_port,
+    wait_http,
+)
 
-ROLE_USERS = {
-    "hq_admin": "admin",
-    "institution_admin": "inst_admin",
-    "data_marketing": "marketing1",
-    "account_manager": "manager1",
-    "account_manager_2": "manager2",
-    "approver": "approver1",
-    "branch_manager": "branch_mgr1",
-    "auditor": "auditor1",
-}
 OUTPUT_DIR = Path(
     os.environ.get("TEST_OUTPUT_DIR", Path(__file__).resolve().parent.parent / "test-output")
 )
@@ -106,11 +108,11 @@ def app(instance_dir, database_url):
     application = create_app(overrides)  # sees the migrated schema: permissions and roles
     application.test_client_class = IsolatedClient
     with application.app_context():
-        from portal.demo import seed_demo
+        from portal.demo.seed import seed_demo
 
         seed_demo(customers=300, password=DEMO_PASSWORD)
     yield application
-    from portal.extensions import db
+    from portal.core.extensions import db
 
     with application.app_context():
         db.session.remove()
@@ -120,7 +122,7 @@ def app(instance_dir, database_url):
 @pytest.fixture(scope="module")
 def templates(app):
     """The SMS templates seeded, once per module that asks (applications send SMS)."""
-    from portal.sms_seed import seed_templates
+    from portal.sms.standard_templates import seed_templates
 
     with app.app_context():
         seed_templates()
@@ -128,7 +130,7 @@ def templates(app):
 
 @pytest.fixture()
 def db(app):
-    from portal.extensions import db as _db
+    from portal.core.extensions import db as _db
 
     with app.app_context():
         yield _db
@@ -142,15 +144,6 @@ def redis(app):
     conn = app.extensions["redis"]
     conn.flushdb()
     yield conn
-
-
-def login(app, username: str, password: str = DEMO_PASSWORD):
-    client = app.test_client()
-    resp = client.post("/login/", data={"username": username, "password": password})
-    assert resp.status_code == 302 and "/login" not in resp.headers.get("Location", ""), (
-        f"login failed for {username}"
-    )
-    return client
 
 
 @pytest.fixture()
@@ -229,7 +222,7 @@ CHROMIUM_ARGS = [
 def live_server_url(app):
     """The portal on the test database and Redis, served by waitress, CSRF enabled."""
     from portal import create_app
-    from tests.live_server import LiveServer
+    from tests.support.live_server import LiveServer
 
     served = create_app(
         {
@@ -257,32 +250,120 @@ def chromium():
         b.close()
 
 
-def browser_login(browser, base_url: str, username: str, password: str = DEMO_PASSWORD):
-    """A new Chinese-locale page logged in as `username`, recording console errors and any
-    request that leaves localhost in `page.portal_errors` / `page.portal_foreign`."""
-    from urllib.parse import urlsplit
+@pytest.fixture()
+def products(db):
+    seed_products()
+    return db
 
-    context = browser.new_context(
-        locale="zh-CN", timezone_id="Asia/Shanghai", viewport={"width": 1366, "height": 900}
+
+@pytest.fixture()
+def live_url(live_server_url):
+    return live_server_url
+
+
+@pytest.fixture()
+def browser(chromium):
+    return chromium
+
+
+ADAPTER_KEYS = ("SMS_GATEWAY_URL", "CORE_BANKING_URL", "MOBILE_BANKING_URL", "CREDIT_BUREAU_URL")
+
+
+@pytest.fixture(scope="session")
+def sandbox_proc(app, instance_dir):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open(instance_dir / "sandbox.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "portal.cli", "sandbox", "--port", str(port)],
+        env=base_env(app),
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.portal_errors, page.portal_foreign = [], []
-    page.on("console", lambda m: page.portal_errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: page.portal_errors.append(str(e)))
-    page.on(
-        "request",
-        lambda r: (
-            None
-            if urlsplit(r.url).hostname in {"127.0.0.1", "localhost", "::1", None}
-            or r.url.startswith("data:")
-            else page.portal_foreign.append(r.url)
-        ),
-    )
-    page.goto(base_url + "/login/")
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.click("#login-submit")
-    page.wait_for_load_state("networkidle")
-    assert "/login" not in page.url, f"browser login failed for {username}"
-    return page
+    wait_http(url + "/")
+    yield Sandbox(url, proc)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture()
+def sandbox(app, sandbox_proc, db):
+    """The sandbox, reset, with the app's adapters pointed at it and fast retries."""
+    from sqlalchemy import delete
+
+    from models.background import IntegrationCursor
+
+    sandbox_proc.reset()
+    db.session.execute(delete(IntegrationCursor))  # the reset sandbox numbers receipts from 1
+    db.session.commit()
+    saved = {k: app.config[k] for k in (*ADAPTER_KEYS, "OUTBOX_BACKOFF_BASE", "OUTBOX_BACKOFF_MAX")}
+    for k in ADAPTER_KEYS:
+        app.config[k] = sandbox_proc.url
+    # fast retries, and a low cap: a fault test's unlucky tail of failed attempts must not
+    # push an item's next attempt past the test's drain deadline (0.05·2^11 s is 100 s)
+    app.config["OUTBOX_BACKOFF_BASE"] = 0.05
+    app.config["OUTBOX_BACKOFF_MAX"] = 0.5
+    yield sandbox_proc
+    app.config.update(saved)
+
+
+@pytest.fixture()
+def spawn(app, instance_dir):
+    """spawn("worker", env={...}) → a `portal worker|cron` subprocess, stopped after the test."""
+    procs: list[subprocess.Popen] = []
+    logs: list = []
+
+    def start(command: str, *args: str, env: dict | None = None) -> subprocess.Popen:
+        logs.append(instance_dir / f"{command}-{len(procs)}.log")
+        log = open(logs[-1], "ab")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "portal.cli", command, *args],
+            env=base_env(app, **(env or {})),
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    for path in logs:  # pytest shows this only when the test failed
+        print(f"----- {path.name} (last 40 lines) -----")
+        print("\n".join(path.read_text(errors="replace").splitlines()[-40:]))
+
+
+@pytest.fixture(scope="session")
+def sms_templates(app):
+    """The standard SMS templates `portal demo` seeds."""
+    from portal.sms.standard_templates import seed_templates
+
+    with app.app_context():
+        seed_templates()
+
+
+def pytest_collection_modifyitems(items):
+    """The order the flat tests/ folder gave, where the tests depend on it: first the tests
+    with real worker and cron processes (marker `integration`, in module order, as from
+    tests/integration/) — those processes run every schedule over the whole shared database
+    (offer sync, summary refresh, …), which the other tests fill; then tests/demo/, which
+    checks the seed as `portal demo` leaves it (other tests add org units and staff). Until
+    each test cleans up what it depends on, the order matters."""
+
+    def rank(item) -> tuple[int, str]:
+        if item.get_closest_marker("integration"):
+            return (0, item.path.name)
+        return (1, "") if item.path.parent.name == "demo" else (2, "")
+
+    items.sort(key=rank)  # stable: everything else keeps the collection order

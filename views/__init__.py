@@ -4,11 +4,11 @@ from __future__ import annotations
 
 
 def register_views(appbuilder) -> None:
-    from views.audit import AuditLogView
+    from views.access.audit import AuditLogView
+    from views.access.org import OrgUnitView
     from views.customers import CustomerApi, CustomerView
-    from views.dashboards import DashboardView
     from views.home import WorkbenchView
-    from views.org import OrgUnitView
+    from views.reports.dashboards import DashboardView
 
     appbuilder.add_view(
         WorkbenchView,
@@ -42,8 +42,8 @@ def register_views(appbuilder) -> None:
 
 
 def _register_jobs(appbuilder) -> None:
-    from views.jobs import JobMonitorView
-    from views.sms import SmsMessageView, SmsTemplateView
+    from views.background import JobMonitorView
+    from views.sms.messages import SmsMessageView, SmsTemplateView
 
     category, icon = "作业与短信", "fa-cogs"
     appbuilder.add_view(
@@ -54,9 +54,9 @@ def _register_jobs(appbuilder) -> None:
 
 
 def _register_whitelist(appbuilder) -> None:
-    from views.campaigns import CampaignRunView, CampaignView
-    from views.offers import OfferSyncBatchView, OfferView
-    from views.whitelist import BlacklistView, ProductView, WhitelistImportView
+    from views.sms.campaigns import CampaignRunView, CampaignView
+    from views.whitelist.admin import BlacklistView, ProductView, WhitelistImportView
+    from views.whitelist.offers import OfferSyncBatchView, OfferView
 
     category, icon = "白名单", "fa-list-alt"
     appbuilder.add_view(
@@ -73,11 +73,11 @@ def _register_whitelist(appbuilder) -> None:
 def _register_applications(appbuilder) -> None:
     from flask import current_app
 
-    from views.channel_api import init_channel_api
+    from views.channel.api import init_channel_api
 
     init_channel_api(current_app._get_current_object())
     from views.applications import ApplicationView
-    from views.channel_admin import ApplicationSettingsView, ChannelKeyView
+    from views.channel.admin import ApplicationSettingsView, ChannelKeyView
 
     appbuilder.add_view(
         ApplicationView,
@@ -91,7 +91,7 @@ def _register_applications(appbuilder) -> None:
 
 
 def _register_reports(appbuilder) -> None:
-    from views.reports import DailyReportView, MarketingTargetView
+    from views.reports.daily_reports import DailyReportView, MarketingTargetView
 
     category, icon = "报表", "fa-table"
     appbuilder.add_view(
@@ -107,7 +107,7 @@ def _register_reports(appbuilder) -> None:
 def _register_approvals(appbuilder) -> None:
     from flask import current_app
 
-    from portal.approval_home import approval_home
+    from portal.approvals.home_panel import approval_home
     from views.approvals import ApprovalPolicyView, ApprovalQueueView
     from views.credit import BatchOpeningView, ContractView, CreditLineView
 

@@ -8,11 +8,10 @@ from flask_appbuilder.baseviews import expose
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
 
-from models.application import Application
-from portal import application_desk as desk
-from portal import assignment, lifecycle
-from portal.extensions import db
-from portal.permissions import METHOD_PERMISSION_NAME, RESOURCE_APPLICATION
+from models.applications import Application
+from portal.access.permissions import METHOD_PERMISSION_NAME, RESOURCE_APPLICATION
+from portal.applications import assignment, desk, lifecycle
+from portal.core.extensions import db
 from views.base import ScopedModelView, branches_in_scope, scoped
 
 LABELS = {
@@ -284,8 +283,8 @@ class ApplicationView(ScopedModelView):
     @has_access
     def reassign_all(self):
         """A manager leaves: move all their open applications (to one colleague or by load)."""
-        from models.staff import StaffUser
-        from portal.scoping import in_scope
+        from models.access.staff import StaffUser
+        from portal.access.scoping import in_scope
 
         try:
             source = db.session.get(StaffUser, int(request.form.get("from_manager_id", "")))

@@ -13,25 +13,27 @@ from flask_appbuilder.baseviews import expose
 from flask_appbuilder.security.decorators import has_access
 from sqlalchemy import select
 
-from models.application import Application
-from models.approval import MODES, PURPOSES, QUEUES, ApprovalPolicy
-from models.org import OrgUnit
+from models.access.org import OrgUnit
+from models.applications import Application
+from models.approvals import MODES, PURPOSES, QUEUES, ApprovalPolicy
 from models.whitelist import Product
-from portal import approval_decision, approval_policy, approval_queue
-from portal.approval_policy import PolicyError
-from portal.approval_queue import QueueError
-from portal.list_args import record_id
-from portal.permissions import (
+from portal.access.permissions import (
     ACTION_APPROVE,
     METHOD_PERMISSION_NAME,
     RESOURCE_APPROVAL_POLICY,
     RESOURCE_APPROVAL_QUEUE,
 )
-from portal.scoping import apply_scope, current_scope
+from portal.access.scoping import apply_scope, current_scope
+from portal.approvals import case_queue as approval_queue
+from portal.approvals import decisions as approval_decision
+from portal.approvals import policy as approval_policy
+from portal.approvals.case_queue import QueueError
+from portal.approvals.policy import PolicyError
+from portal.core.list_args import record_id
 
 
 def _db():
-    from portal.extensions import db
+    from portal.core.extensions import db
 
     return db.session
 
@@ -123,7 +125,7 @@ class ApprovalQueueView(BaseView):
     @expose("/case/<int:pk>")
     @has_access
     def case(self, pk: int):
-        from models.approval import ApprovalCase
+        from models.approvals import ApprovalCase
 
         s, scope = _db(), current_scope()
         item = s.scalar(

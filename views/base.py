@@ -1,4 +1,4 @@
-"""Base classes every portal view derives from: scoped by portal.scoping, permissions pinned,
+"""Base classes every portal view derives from: scoped by portal.access.scoping, permissions pinned,
 list arguments checked and masked columns guarded (views/list_guard.py)."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from flask_appbuilder.api import ModelRestApi
 from flask_appbuilder.baseviews import expose
 from flask_appbuilder.models.sqla.filters import FilterEqual
 
-from portal.permissions import METHOD_PERMISSION_NAME
-from portal.scoping import SCOPE_BASE_FILTERS, ScopeFilter
-from portal.text_input import clean_text
+from portal.access.permissions import METHOD_PERMISSION_NAME
+from portal.access.scoping import SCOPE_BASE_FILTERS, ScopeFilter
+from portal.core.text_input import clean_text
 from views.list_guard import ListGuardMixin, RestListGuardMixin
 
 
@@ -90,7 +90,7 @@ class ScopedModelRestApi(RestListGuardMixin, ModelRestApi):
     allow_browser_login = True
 
     def _handle_filters_args(self, rison_args: dict):
-        """Each search value of `q` cleaned like a stored value (portal/text_input.py): the
+        """Each search value of `q` cleaned like a stored value (portal/core/text_input.py): the
         request hook cleaned the `q` text as a whole, not the values inside it."""
         for flt in rison_args.get("filters") or []:
             if isinstance(flt, dict) and isinstance(flt.get("value"), str):

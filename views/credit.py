@@ -12,15 +12,18 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
 
 from models.credit import LINE_STATES, BatchOpening, Contract, CreditLine
-from portal import batch_opening, contracts, credit_lines, disbursement, lifecycle, limit_adjust
-from portal.extensions import db
-from portal.permissions import (
+from portal.access.permissions import (
     ACTION_EDIT,
     RESOURCE_BATCH_OPENING,
     RESOURCE_CONTRACT,
     RESOURCE_CREDIT_LINE,
 )
-from portal.scoping import current_scope
+from portal.access.scoping import current_scope
+from portal.applications import lifecycle
+from portal.core.extensions import db
+from portal.credit import account_opening as batch_opening
+from portal.credit import contracts, disbursement, limit_adjust
+from portal.credit import lines as credit_lines
 from views.base import ScopedModelView, branches_in_scope
 
 

@@ -10,14 +10,14 @@ from flask_appbuilder.security.decorators import has_access
 from wtforms import StringField
 from wtforms.validators import Length, Optional
 
-from models.customer import Customer
-from portal import customers as svc
-from portal.exports import audit_export, csv_bytes
-from portal.form_validators import MobileValidator, ResidentIdValidator
-from portal.identity import IdentityError
-from portal.masking import mask_id_number, mask_mobile
-from portal.permissions import RESOURCE_CUSTOMER
-from portal.scoping import apply_scope
+from models.customers import Customer
+from portal.access.exports import audit_export, csv_bytes
+from portal.access.permissions import RESOURCE_CUSTOMER
+from portal.access.scoping import apply_scope
+from portal.core.form_validators import MobileValidator, ResidentIdValidator
+from portal.core.identity import IdentityError
+from portal.core.masking import mask_id_number, mask_mobile
+from portal.customers import service as svc
 from views.base import ScopedModelRestApi, ScopedModelView, branches_in_scope, scoped
 
 LABELS = {

@@ -6,18 +6,18 @@ from flask import g
 from flask_appbuilder import BaseView, IndexView, expose
 from flask_appbuilder.security.decorators import has_access
 
-from portal import home
-from portal.permissions import (
+from portal.access.permissions import (
     METHOD_PERMISSION_NAME,
     RESOURCE_HOME,
     RESOURCE_WORKBENCH,
     ROLE_LABELS,
 )
-from portal.scoping import current_scope
+from portal.access.scoping import current_scope
+from portal.reports import home_figures as home
 
 
 def _session():
-    from portal.extensions import db
+    from portal.core.extensions import db
 
     return db.session
 
@@ -62,7 +62,7 @@ class WorkbenchView(BaseView):
     def index(self):
         from flask import request
 
-        from portal import workbench
+        from portal.applications import workbench
 
         scope = current_scope()
         kind = request.args.get("kind") or None

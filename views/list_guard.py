@@ -2,9 +2,9 @@
 only the portal's way; the page size capped.
 
 * :class:`ListGuardMixin` (model views: views.base.ScopedModelView and FAB's security views
-  in views/fab_security.py) — FAB reads the list arguments from ``request.args`` in the four
+  in views/access/fab_security_views.py) — FAB reads the list arguments from ``request.args`` in the four
   CRUD helpers ``_list``, ``_show``, ``_add``, ``_edit`` (flask_appbuilder/urltools.py); each
-  first replaces ``request.args`` with the checked copy from :func:`portal.list_args.clean`
+  first replaces ``request.args`` with the checked copy from :func:`portal.core.list_args.clean`
   (a bad argument dropped, so FAB's default applies, with a Chinese flash), and
   ``_get_list_widget`` — the one query of every list, related lists included — caps the
   page size at PORTAL_MAX_PAGE_SIZE.
@@ -13,7 +13,7 @@ only the portal's way; the page size capped.
   Chinese message, ``page_size`` is capped.
 * Both: sorting only by the columns a list offers that the database can sort on (never a
   masked one), and masked columns matched by their complete value only without
-  ``can_unmask`` (portal/masked_search.py), each search audited.
+  ``can_unmask`` (portal/access/masked_search.py), each search audited.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from flask_appbuilder.exceptions import (
 )
 from werkzeug.exceptions import BadRequest
 
-from portal import list_args, masked_search
-from portal.permissions import ACTION_UNMASK
+from portal.access import masked_search
+from portal.access.permissions import ACTION_UNMASK
+from portal.core import list_args
 
 
 def max_page_size() -> int:

@@ -1,4 +1,4 @@
-"""whitelist_import.heartbeat_at: the running import's lease (portal.whitelist_lease)
+"""whitelist_import.heartbeat_at: the running import's lease (portal.whitelist.lease)
 
 Revision ID: 0013
 Revises: 0012

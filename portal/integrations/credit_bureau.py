@@ -6,9 +6,9 @@ import datetime as dt
 
 from sqlalchemy import insert, select
 
-from models.bureau import CreditAuthorization, CreditInquiry
-from models.customer import Customer
-from portal.extensions import db
+from models.customers import Customer
+from models.integrations import CreditAuthorization, CreditInquiry
+from portal.core.extensions import db
 from portal.integrations.base import IntegrationError, PermanentError, call
 
 CONFIG_KEY = "CREDIT_BUREAU_URL"

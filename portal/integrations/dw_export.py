@@ -4,7 +4,7 @@ manifest with row counts and SHA-256 checksums, written last so a reader never s
 Idempotent per business date: a day whose manifest exists and verifies is not written
 again (``force=True`` rewrites it); gzip headers carry no timestamp, so the same rows give
 the same bytes. Other domains add their data sets to EXPORTS (whitelist, credit lines,
-applications: portal/ods_datasets.py).
+applications: portal/reports/ods_datasets.py).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import Select, select
 
-from models.customer import Customer
-from models.sms import SmsMessage
-from portal.extensions import db
+from models.customers import Customer
+from models.sms.messages import SmsMessage
+from portal.core.extensions import db
 
 EXPORTS: dict[str, Callable[[dt.date], Select]] = {
     "customer": lambda day: select(
@@ -57,7 +57,7 @@ EXPORTS: dict[str, Callable[[dt.date], Select]] = {
 
 
 def _all_exports() -> dict[str, Callable[[dt.date], Select]]:
-    from portal.ods_datasets import DATASETS
+    from portal.reports.ods_datasets import DATASETS
 
     return {**EXPORTS, **DATASETS}
 
@@ -103,7 +103,7 @@ def export_day(day: dt.date, force: bool = False) -> Path:
 
 
 def _audit(day: dt.date, files: list[dict]) -> None:
-    from portal import audit
+    from portal.access import audit
 
     detail = {"business_date": day.isoformat(), "rows": {f["name"]: f["rows"] for f in files}}
     audit.record(db.session, "export", "ods_daily", day.isoformat(), detail)

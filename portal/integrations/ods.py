@@ -12,7 +12,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import Column, Date, MetaData, Numeric, String, Table, func, select
 
-from portal.extensions import db
+from portal.core.extensions import db
 
 ODS_METADATA = MetaData()
 HOLDING_KINDS = {"deposit": "存款", "loan": "贷款", "wealth": "理财"}

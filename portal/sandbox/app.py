@@ -12,7 +12,7 @@ import time
 
 from flask import Flask, Response, abort, jsonify, render_template_string, request
 
-from portal.masking import mask_mobile
+from portal.core.masking import mask_mobile
 from portal.sandbox.core import register_core
 from portal.sandbox.state import SYSTEMS, SandboxState
 

@@ -18,7 +18,7 @@ import time
 
 import httpx
 
-from portal.channel_keys import sign
+from portal.channel.keys import sign
 
 DEMO_KEY_ID = "ck_sandbox_mbank"
 DEMO_SECRET = os.environ.get("SANDBOX_CHANNEL_SECRET", "sandbox-mbank-secret-for-demo-only")

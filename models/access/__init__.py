@@ -1,0 +1,1 @@
+"""Models of the access domain: org tree, staff, audit."""

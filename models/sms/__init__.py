@@ -1,0 +1,1 @@
+"""Models of the SMS domain: messages and campaigns."""

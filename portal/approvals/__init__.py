@@ -1,0 +1,1 @@
+"""Approvals (审批): policies, the case queue, decisions, history and outbox kinds."""

@@ -1,0 +1,1 @@
+"""Background work: the transactional outbox, RQ queues, schedules and the job monitor."""

@@ -1,0 +1,1 @@
+"""Customers (客户): identity, org and unmasking."""

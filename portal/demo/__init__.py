@@ -1,0 +1,1 @@
+"""Demo data (演示数据): everything `portal demo` seeds."""

@@ -1,0 +1,1 @@
+"""The channel API and its administration."""

@@ -1,0 +1,1 @@
+"""Views of the SMS domain: templates, log, campaigns."""

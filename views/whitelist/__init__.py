@@ -1,0 +1,1 @@
+"""Views of the whitelist domain: products, blacklist, imports, offers."""
